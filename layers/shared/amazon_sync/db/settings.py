@@ -1,0 +1,78 @@
+"""Database connection settings: environment variables locally, an RDS-style secret in AWS."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, field_validator
+
+from amazon_sync.errors import ConfigurationError
+
+_PREFIX_PATTERN = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,30}$")
+
+
+def validate_table_prefix(prefix: str) -> str:
+    """The prefix ends up inside identifiers, so only a conservative character set is allowed."""
+    if not _PREFIX_PATTERN.fullmatch(prefix):
+        raise ConfigurationError(
+            f"DB_TABLE_PREFIX {prefix!r} is not a valid table prefix: use letters, digits and '_', "
+            "starting with a letter, at most 31 characters (PrestaShop's default is 'ps_')"
+        )
+    return prefix
+
+
+class DatabaseSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=3306, ge=1, le=65535)
+    user: str = "root"
+    password: SecretStr = SecretStr("")
+    database: str = "prestashop"
+    table_prefix: str = "ps_"
+    unix_socket: str | None = None
+    # Path to a CA bundle; when set, the connection requires TLS and verifies the server.
+    tls_ca_file: str | None = None
+    connect_timeout: int = Field(default=5, ge=1, le=60)
+
+    @field_validator("table_prefix")
+    @classmethod
+    def _check_prefix(cls, value: str) -> str:
+        try:
+            return validate_table_prefix(value)
+        except ConfigurationError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @classmethod
+    def from_env(cls, env: dict[str, str], secret_loader: Any = None) -> DatabaseSettings:
+        """Read DB_* variables; DB_SECRET_ARN (resolved through ``secret_loader``) wins over them."""
+        values: dict[str, Any] = {}
+        secret_arn = env.get("DB_SECRET_ARN")
+        if secret_arn:
+            if secret_loader is None:
+                raise ConfigurationError("DB_SECRET_ARN is set but no secret loader is available")
+            raw = secret_loader(secret_arn)
+            try:
+                secret = json.loads(raw) if isinstance(raw, str) else dict(raw)
+            except ValueError as exc:
+                raise ConfigurationError(f"secret {secret_arn} is not RDS-style JSON: {exc}") from exc
+            for key in ("host", "port", "username", "password", "dbname"):
+                if key in secret:
+                    values[{"username": "user", "dbname": "database"}.get(key, key)] = secret[key]
+        mapping = {
+            "DB_HOST": "host",
+            "DB_PORT": "port",
+            "DB_USER": "user",
+            "DB_PASSWORD": "password",
+            "DB_NAME": "database",
+            "DB_TABLE_PREFIX": "table_prefix",
+            "DB_SOCKET": "unix_socket",
+            "DB_TLS_CA_FILE": "tls_ca_file",
+        }
+        for env_name, field in mapping.items():
+            if env_name in env and env[env_name] != "" and not (secret_arn and field in values):
+                values[field] = env[env_name]
+        try:
+            return cls(**values)
+        except ValueError as exc:
+            raise ConfigurationError(f"database settings are invalid: {exc}") from exc
