@@ -78,7 +78,7 @@ def test_specific_price_insert_update_delete(catalogue_db):
            "'0000-00-00 00:00:00', '0000-00-00 00:00:00')")
     db.sql("UPDATE ps_specific_price SET reduction = 0.3 WHERE id_product = 900")
     db.sql("UPDATE ps_specific_price SET reduction = 0.3 WHERE id_product = 900")
-    db.sql("UPDATE ps_specific_price SET id_product = 5 WHERE id_product = 900")
+    db.sql("UPDATE ps_specific_price SET id_product = 901 WHERE id_product = 900")
     db.sql("DELETE FROM ps_specific_price WHERE id_product = 901")
     assert log_rows(db) == [(900, 0, 0, "price"), (900, 0, 0, "price"), (901, 0, 0, "price"),
                             (900, 0, 0, "price"), (901, 0, 0, "price")]
