@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pymysql
 import pytest
-
 from amazon_sync.db.connection import connect
 from amazon_sync.db.prestashop import create_prestashop_tables
 from amazon_sync.db.schema import Tables, install, install_triggers

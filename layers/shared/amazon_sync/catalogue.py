@@ -7,7 +7,7 @@ stock, three currencies, taxes per country, and specific prices (some current, s
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -45,7 +45,7 @@ class Catalogue:
         return self.spec.products
 
 
-def _chunks(rows: list[tuple[object, ...]], size: int = 2000) -> Iterator[list[tuple[object, ...]]]:
+def _chunks(rows: Sequence[tuple[object, ...]], size: int = 2000) -> Iterator[Sequence[tuple[object, ...]]]:
     for start in range(0, len(rows), size):
         yield rows[start:start + size]
 

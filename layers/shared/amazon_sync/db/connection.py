@@ -37,7 +37,7 @@ def connect(settings: DatabaseSettings, *, autocommit: bool = True) -> Connectio
             charset="utf8mb4",
             autocommit=autocommit,
             connect_timeout=settings.connect_timeout,
-            ssl=ssl_context,  # type: ignore[arg-type]
+            ssl=ssl_context,
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None

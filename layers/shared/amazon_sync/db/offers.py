@@ -316,11 +316,11 @@ class OfferReader:
         taxes = self.tax_rates(ctx)
         offers = []
         for key in keys:
-            row = rows.get(key)
-            if row is None:
+            found = rows.get(key)
+            if found is None:
                 offers.append(Offer(key[0], key[1], None, 0, None, exists=False))
                 continue
-            offers.append(self._offer_from_row(ctx, row, taxes, specific.get(key[0], []), duplicates, now))
+            offers.append(self._offer_from_row(ctx, found, taxes, specific.get(key[0], []), duplicates, now))
         return offers
 
     def _offer_from_row(self, ctx: ShopContext, row: tuple[Any, ...], taxes: dict[int, Decimal],

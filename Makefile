@@ -1,0 +1,51 @@
+# prestashop-amazon-sync — every entry point a developer or CI needs.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+# The Lambda runtime is python3.12: use it locally where pyenv or the system has it.
+PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
+            [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
+
+.PHONY: setup mariadb lint typecheck test unit demo bench-export bench-ack bench-triggers soak clean
+
+setup: $(VENV)/.installed mariadb
+
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
+	@echo "==> creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
+	@$(PYTHON) -m venv $(VENV)
+	@$(BIN)/pip install --quiet --upgrade pip
+	@$(BIN)/pip install --quiet -r requirements-dev.txt
+	@$(BIN)/pip install --quiet --no-deps -e .
+	@touch $@
+
+# Tests start their own throwaway server; they only need MariaDB's binaries on the machine.
+mariadb:
+	@if command -v mariadbd >/dev/null 2>&1 || [ -x /usr/sbin/mariadbd ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "==> installing mariadb-server with apt (binaries only; nothing is started)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends mariadb-server >/dev/null; \
+	else \
+	  echo "MariaDB's server binaries are missing and you are not root: run 'sudo apt-get install mariadb-server', then 'make test' again." >&2; exit 1; \
+	fi
+
+lint: setup
+	@echo "==> ruff"
+	@$(BIN)/ruff check .
+
+typecheck: setup
+	@echo "==> mypy"
+	@$(BIN)/mypy layers/shared/amazon_sync functions tests bench
+
+# pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
+test: lint typecheck
+	@echo "==> pytest"
+	@$(BIN)/pytest -q $(PYTEST_ARGS)
+
+unit: setup
+	@$(BIN)/pytest -q $(PYTEST_ARGS)
+
+bench-triggers: setup
+	@$(BIN)/python -m bench.bench_triggers
+
+clean:
+	rm -rf $(VENV) .aws-sam .demo .bench .mypy_cache .pytest_cache .ruff_cache

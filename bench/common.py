@@ -1,0 +1,38 @@
+"""Shared set-up for the benchmark scripts: a throwaway MariaDB with a fresh shop database."""
+
+from __future__ import annotations
+
+import json
+import resource
+from typing import Any
+
+from amazon_sync.catalogue import CatalogueSpec, create_catalogue
+from amazon_sync.db.connection import connect
+from amazon_sync.db.prestashop import create_prestashop_tables
+from amazon_sync.db.schema import Tables, install
+from amazon_sync.db.settings import DatabaseSettings
+from amazon_sync.mariadb_server import ThrowawayMariaDB
+
+TABLES = Tables("ps_")
+
+
+def shop_database(server: ThrowawayMariaDB, name: str, spec: CatalogueSpec) -> tuple[DatabaseSettings, Any]:
+    with server.root_connection() as root, root.cursor() as cur:
+        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
+    settings = DatabaseSettings(port=server.port, database=name)
+    conn = connect(settings)
+    create_prestashop_tables(conn, TABLES)
+    install(conn, TABLES)
+    catalogue = create_catalogue(conn, TABLES, spec)
+    return settings, catalogue
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_result(figures: dict[str, Any]) -> None:
+    """Human lines first; the last line is one JSON object, for scripts and closing notes."""
+    for key, value in figures.items():
+        print(f"{key:>40}: {value}")
+    print(json.dumps(figures, sort_keys=True))

@@ -1,0 +1,1 @@
+"""Sub-commands beyond `db`; each registers itself with the parser in cli.py."""
