@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pymysql
 import pytest
+
 from amazon_sync.db.connection import connect
 from amazon_sync.db.prestashop import create_prestashop_tables
 from amazon_sync.db.schema import Tables, install, install_triggers
 from amazon_sync.db.settings import DatabaseSettings
 from amazon_sync.mariadb_server import ThrowawayMariaDB
+
+# Tests only ever talk to moto: fake credentials, so nothing can reach a real AWS account.
+for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+    os.environ[_name] = _value
+os.environ.pop("AWS_PROFILE", None)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 _counter = itertools.count()
@@ -67,3 +75,107 @@ def shop_db(mariadb: ThrowawayMariaDB) -> Iterator[ShopDatabase]:
     db.conn.close()
     with mariadb.root_connection() as root, root.cursor() as cur:
         cur.execute(f"DROP DATABASE `{db.settings.database}`")
+
+
+# --- the SP-API simulator -------------------------------------------------------------------------
+
+AMAZON_MODELS = SHARED / "amazon-models"
+MARKETPLACE_FR = "A13V1IB3VIYZZH"
+
+
+class AmazonModels:
+    """Validators built from Amazon's official models in ../shared (None when it is absent)."""
+
+    def __init__(self) -> None:
+        import json
+
+        import jsonschema
+
+        feeds = json.loads((AMAZON_MODELS / "feeds_2021-06-30.json").read_text())
+        self.definitions = feeds["definitions"]
+        self.report = jsonschema.Draft7Validator(
+            json.loads((AMAZON_MODELS / "listings-feed-processing-report-schema-v2.json").read_text()))
+        self.feed = jsonschema.Draft7Validator(
+            json.loads((AMAZON_MODELS / "listings-feed-schema-v2.json").read_text()))
+        self.notification = jsonschema.Draft7Validator(
+            json.loads((AMAZON_MODELS / "FeedProcessingFinishedNotification.json").read_text()))
+
+    def feeds_validator(self, definition: str):
+        import jsonschema
+
+        return jsonschema.Draft4Validator({"definitions": self.definitions, "$ref": f"#/definitions/{definition}"})
+
+
+RESPONSE_DEFINITIONS = {
+    ("createFeedDocument", 201): "CreateFeedDocumentResponse",
+    ("createFeed", 202): "CreateFeedResponse",
+    ("getFeed", 200): "Feed",
+    ("getFeeds", 200): "GetFeedsResponse",
+    ("getFeedDocument", 200): "FeedDocument",
+}
+
+
+@pytest.fixture(scope="session")
+def amazon_models():
+    return AmazonModels() if AMAZON_MODELS.exists() else None
+
+
+def check_simulator_conformance(models, responses, simulator) -> list[str]:
+    """Every Feeds API body against the Feeds model, every report and notification against its schema."""
+    import gzip
+    import json
+
+    problems = []
+    for operation, status, reply in responses:
+        if operation is None or operation == "token" or reply.raw is not None or reply.body is None:
+            continue
+        definition = "ErrorList" if status >= 400 else RESPONSE_DEFINITIONS.get((operation, status))
+        if definition is None:
+            continue
+        for err in models.feeds_validator(definition).iter_errors(reply.body):
+            problems.append(f"{operation} {status} vs {definition}: {err.message}")
+    amazon = simulator.amazon
+    for feed in amazon.feeds.values():
+        if feed.result_document_id:
+            raw = amazon.documents[feed.result_document_id].data
+            try:
+                report = json.loads(gzip.decompress(raw))
+            except (OSError, ValueError):
+                continue  # a deliberately corrupt report
+            problems.extend(f"report of {feed.feed_id}: {e.message}" for e in models.report.iter_errors(report))
+    for notification in amazon.notifications:
+        problems.extend(f"notification: {e.message}" for e in models.notification.iter_errors(notification))
+    return problems
+
+
+@pytest.fixture
+def simulator(amazon_models):
+    from amazon_sync.simulator.amazon import SimulatorConfig
+    from amazon_sync.simulator.clock import Clock
+    from amazon_sync.simulator.http import SimulatorServer
+
+    responses = []
+    server = SimulatorServer(SimulatorConfig(), clock=Clock(manual=True),
+                             observe=lambda op, status, reply: responses.append((op, status, reply)))
+    with server:
+        yield server
+    if amazon_models is not None:
+        problems = check_simulator_conformance(amazon_models, responses, server)
+        assert not problems, "simulator answers that do not match Amazon's models:\n" + "\n".join(problems[:20])
+
+
+@pytest.fixture
+def sp_credentials():
+    from amazon_sync.spapi import SpApiCredentials
+
+    return SpApiCredentials(lwa_app_id="amzn1.application-oa2-client.local", lwa_client_secret="local-secret",
+                            refresh_token="Atzr|local-refresh-token")
+
+
+@pytest.fixture
+def feeds_api(simulator, sp_credentials):
+    from amazon_sync.spapi import RetryPolicy, SpApiEndpoints, SpApiFeeds
+
+    return SpApiFeeds(sp_credentials, MARKETPLACE_FR,
+                      SpApiEndpoints(api_url=simulator.url, token_url=f"{simulator.url}/auth/o2/token"),
+                      retry=RetryPolicy(attempts=1))

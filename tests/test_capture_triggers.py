@@ -1,6 +1,7 @@
 """The capture triggers write one log row per real change, through plain SQL, and none for no-ops."""
 
 import pytest
+
 from amazon_sync.catalogue import CatalogueSpec, create_catalogue
 from amazon_sync.db.schema import installed_triggers, uninstall_triggers
 

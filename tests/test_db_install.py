@@ -3,12 +3,12 @@
 import json
 
 import pytest
+
 from amazon_sync.cli import main
 from amazon_sync.db.connection import connect
 from amazon_sync.db.schema import SCHEMA_VERSION, Tables, install, installed_version, require_log
 from amazon_sync.db.settings import DatabaseSettings
 from amazon_sync.errors import ConfigurationError, DatabaseUnavailable, SchemaMissing
-
 from tests.conftest import make_database
 
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from amazon_sync.catalogue import CatalogueSpec, create_catalogue
 from amazon_sync.db.offers import LogKey, OfferReader
 from amazon_sync.errors import ConfigurationError

@@ -4,12 +4,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+
 from amazon_sync.db.connection import connect
 from amazon_sync.db.offers import LogKey, OfferReader
 from amazon_sync.db.prestashop import prestashop_tables_sql, split_sql
 from amazon_sync.db.schema import REQUIRED_PRESTASHOP_TABLES, Tables, install, install_triggers
 from amazon_sync.db.settings import DatabaseSettings
-
 from tests.conftest import SHARED
 
 REAL_SCHEMA = SHARED / "prestashop" / "db_structure.sql"

@@ -1,0 +1,281 @@
+"""The SP-API adapter: python-amazon-sp-api, pointed at Amazon or at the local simulator.
+
+The library has no setting for the API host or the LWA token URL, assumes https in its Host header,
+does not retry throttled calls and turns some error responses into empty payloads. This module fixes
+exactly those points, and nothing else, so the same code talks to real Amazon when no override is set.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeVar
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
+from sp_api.auth import AccessTokenClient
+from sp_api.auth.exceptions import AuthorizationError
+from sp_api.base import Marketplaces
+from sp_api.base.exceptions import (
+    SellingApiException,
+    SellingApiForbiddenException,
+    SellingApiGatewayTimeoutException,
+    SellingApiRequestThrottledException,
+    SellingApiServerException,
+    SellingApiTemporarilyUnavailableException,
+)
+
+from amazon_sync.errors import AmazonError, ConfigurationError
+
+FEED_TYPE = "JSON_LISTINGS_FEED"
+FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
+T = TypeVar("T")
+
+
+class SpApiCredentials(BaseModel):
+    """LWA credentials, as kept in the SP-API secret (JSON with these keys)."""
+
+    model_config = ConfigDict(extra="ignore")
+    lwa_app_id: str = Field(min_length=1)
+    lwa_client_secret: SecretStr
+    refresh_token: SecretStr
+
+
+class SpApiEndpoints(BaseModel):
+    """Overrides for a local simulator; both None means real Amazon."""
+
+    api_url: str | None = None
+    token_url: str | None = None
+
+
+class AmazonThrottled(AmazonError):
+    pass
+
+
+class AmazonUnavailable(AmazonError):
+    """A call that may succeed if tried again later: 429, 5xx, an empty answer, a network error."""
+
+
+class FeedStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    feedId: str
+    feedType: str
+    processingStatus: Literal["CANCELLED", "DONE", "FATAL", "IN_PROGRESS", "IN_QUEUE"]
+    createdTime: datetime
+    marketplaceIds: list[str] = Field(default_factory=list)
+    processingStartTime: datetime | None = None
+    processingEndTime: datetime | None = None
+    resultFeedDocumentId: str | None = None
+
+
+class _CreateDocument(BaseModel):
+    feedDocumentId: str
+    url: str
+
+
+class _CreateFeed(BaseModel):
+    feedId: str
+
+
+class FeedsGateway(Protocol):
+    """What the export and acknowledgment sides need from Amazon's Feeds API."""
+
+    def submit_document(self, document: bytes) -> str: ...
+    def create_feed(self, document_id: str, marketplace_id: str) -> str: ...
+    def get_feed(self, feed_id: str) -> FeedStatus: ...
+    def list_feeds(self, marketplace_id: str, created_since: datetime) -> list[FeedStatus]: ...
+    def download_report(self, document_id: str) -> str: ...
+
+
+def _marketplace(marketplace_id: str) -> Marketplaces:
+    for member in Marketplaces:
+        if member.marketplace_id == marketplace_id:
+            return member
+    raise ConfigurationError(f"{marketplace_id!r} is not an Amazon marketplace id known to the SP-API client")
+
+
+def _token_client_class(token_url: str | None) -> type[Any]:
+    if not token_url:
+        return AccessTokenClient  # type: ignore[no-any-return]
+    parts = urlsplit(token_url)
+    cache_scope = token_url
+
+    class OverriddenAccessTokenClient(AccessTokenClient):  # type: ignore[misc]
+        scheme = f"{parts.scheme}://"
+        host = parts.netloc
+        path = parts.path or "/auth/o2/token"
+
+        def _get_cache_key(self, token_flavor: str = "") -> str:
+            # The library caches tokens per refresh token only; a token from another endpoint is useless.
+            key: str = super()._get_cache_key(token_flavor + cache_scope)
+            return key
+
+    return OverriddenAccessTokenClient
+
+
+def _with_correct_host(client_class: type[Any]) -> type[Any]:
+    """The library derives the Host header as endpoint[8:], which is only right for https URLs."""
+
+    class HostCorrectClient(client_class):  # type: ignore[misc]
+        @property
+        def headers(self) -> dict[str, str]:
+            headers: dict[str, str] = super().headers
+            headers["host"] = urlsplit(self.endpoint).netloc
+            return headers
+
+    HostCorrectClient.__name__ = f"HostCorrect{client_class.__name__}"
+    corrected: type[Any] = HostCorrectClient
+    return corrected
+
+
+def sp_api_client(client_class: type[Any], credentials: SpApiCredentials, marketplace_id: str,
+                  endpoints: SpApiEndpoints | None = None) -> Any:
+    """Any python-amazon-sp-api client class, with credentials passed in code (never the config-file
+    fallback, which writes to the home directory) and the endpoint overrides applied."""
+    endpoints = endpoints or SpApiEndpoints()
+    client = _with_correct_host(client_class)(
+        _marketplace(marketplace_id),
+        credentials={"lwa_app_id": credentials.lwa_app_id,
+                     "lwa_client_secret": credentials.lwa_client_secret.get_secret_value(),
+                     "refresh_token": credentials.refresh_token.get_secret_value()},
+        auth_token_client_class=_token_client_class(endpoints.token_url),
+    )
+    if endpoints.api_url:
+        client.endpoint = endpoints.api_url.rstrip("/")
+    return client
+
+
+class RetryPolicy(BaseModel):
+    attempts: int = 6
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+
+
+class SpApiFeeds:
+    """FeedsGateway over python-amazon-sp-api, with retries for throttling and transient failures."""
+
+    def __init__(self, credentials: SpApiCredentials, marketplace_id: str,
+                 endpoints: SpApiEndpoints | None = None, retry: RetryPolicy | None = None,
+                 deadline: Callable[[], float] | None = None, sleep: Callable[[float], None] = time.sleep,
+                 on_throttle: Callable[[str], None] | None = None) -> None:
+        self.retry = retry or RetryPolicy()
+        self.deadline = deadline  # seconds left to work with, e.g. the Lambda's remaining time
+        self.sleep = sleep
+        self.on_throttle = on_throttle
+        self.client = sp_api_client(FeedsV20210630, credentials, marketplace_id, endpoints)
+
+    # -- retries ----------------------------------------------------------------------------------
+
+    def _call(self, operation: str, call: Callable[[], T]) -> T:
+        last: Exception | None = None
+        logged_in_again = False
+        attempt = 0
+        while attempt < self.retry.attempts:
+            try:
+                return call()
+            except SellingApiRequestThrottledException:
+                last = AmazonThrottled(f"{operation} throttled by Amazon (429)")
+                if self.on_throttle:
+                    self.on_throttle(operation)
+            except (SellingApiServerException, SellingApiTemporarilyUnavailableException,
+                    SellingApiGatewayTimeoutException) as exc:
+                last = AmazonUnavailable(f"{operation} failed on Amazon's side: {_describe(exc)}")
+            except SellingApiForbiddenException as exc:
+                if logged_in_again:
+                    raise AmazonError(f"{operation} was refused (403): {_describe(exc)}") from None
+                # The cached access token expired or was revoked early: log in again once, at no cost.
+                self._forget_token()
+                logged_in_again = True
+                continue
+            except AuthorizationError as exc:
+                raise AmazonError(f"Login with Amazon refused the SP-API credentials: {exc}") from None
+            except (httpx.TransportError, _EmptyAnswer) as exc:
+                last = AmazonUnavailable(f"{operation}: {exc or type(exc).__name__}")
+            except SellingApiException as exc:
+                raise AmazonError(f"{operation} was rejected by Amazon: {_describe(exc)}") from None
+            attempt += 1
+            if attempt >= self.retry.attempts:
+                break
+            delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
+            if self.deadline is not None and self.deadline() < delay + 1:
+                break
+            self.sleep(delay)
+        assert last is not None
+        raise last
+
+    def _forget_token(self) -> None:
+        from sp_api.auth import access_token_client
+
+        access_token_client.cache.clear()
+
+    # -- operations -------------------------------------------------------------------------------
+
+    def submit_document(self, document: bytes) -> str:
+        """createFeedDocument, then upload (bytes, never a str: the library encodes str as latin-1)."""
+
+        def create() -> str:
+            try:
+                response = self.client.create_feed_document(io.BytesIO(document), FEED_CONTENT_TYPE)
+            except ValueError as exc:  # an upload error whose body is not JSON (S3 answers in XML)
+                raise _EmptyAnswer(f"upload failed: {exc}") from None
+            return _parse(_CreateDocument, response.payload, "createFeedDocument").feedDocumentId
+
+        return self._call("createFeedDocument", create)
+
+    def create_feed(self, document_id: str, marketplace_id: str) -> str:
+        def create() -> str:
+            response = self.client.create_feed(FEED_TYPE, document_id, marketplaceIds=[marketplace_id])
+            return _parse(_CreateFeed, response.payload, "createFeed").feedId
+
+        return self._call("createFeed", create)
+
+    def get_feed(self, feed_id: str) -> FeedStatus:
+        return self._call("getFeed", lambda: _parse(FeedStatus, self.client.get_feed(feed_id).payload, "getFeed"))
+
+    def list_feeds(self, marketplace_id: str, created_since: datetime) -> list[FeedStatus]:
+        feeds: list[FeedStatus] = []
+        token: str | None = None
+        while True:
+            if token:
+                response = self._call("getFeeds", functools.partial(self.client.get_feeds, nextToken=token))
+            else:
+                response = self._call("getFeeds", lambda: self.client.get_feeds(
+                    feedTypes=[FEED_TYPE], marketplaceIds=[marketplace_id], pageSize=100,
+                    createdSince=created_since.isoformat().replace("+00:00", "Z")))
+            feeds.extend(FeedStatus.model_validate(f) for f in response.payload.get("feeds", []))
+            token = response.next_token
+            if not token:
+                return feeds
+
+    def download_report(self, document_id: str) -> str:
+        def download() -> str:
+            text: str = self.client.get_feed_result_document(document_id)
+            return text
+
+        return self._call("getFeedDocument", download)
+
+
+class _EmptyAnswer(Exception):
+    pass
+
+
+def _parse[M](model: type[M], payload: Any, operation: str) -> M:
+    try:
+        return model.model_validate(payload)  # type: ignore[attr-defined, no-any-return]
+    except ValidationError:
+        # A 429 or 502 without an `errors` body reaches us as an empty payload instead of an exception.
+        raise _EmptyAnswer(f"{operation} returned an empty or malformed answer") from None
+
+
+def _describe(exc: SellingApiException) -> str:
+    errors = getattr(exc, "error", None) or []
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return f"{first.get('code', '?')}: {first.get('message', '')}".strip()
+    return str(exc)
