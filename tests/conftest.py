@@ -179,3 +179,6 @@ def feeds_api(simulator, sp_credentials):
     return SpApiFeeds(sp_credentials, MARKETPLACE_FR,
                       SpApiEndpoints(api_url=simulator.url, token_url=f"{simulator.url}/auth/o2/token"),
                       retry=RetryPolicy(attempts=1))
+
+
+pytest_plugins = ["tests.stack"]

@@ -67,7 +67,7 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                   `last_error` VARCHAR(500) NULL DEFAULT NULL,
                   PRIMARY KEY (`id_amazon_sync_log`),
                   KEY `state_id` (`state`, `id_amazon_sync_log`),
-                  KEY `state_product` (`state`, `id_product`),
+                  KEY `state_offer` (`state`, `id_product`, `id_product_attribute`, `id_shop`),
                   KEY `batch` (`batch_id`)
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
                 f"""CREATE TABLE IF NOT EXISTS {t.meta} (
@@ -82,6 +82,7 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                   `id_product_attribute` INT UNSIGNED NOT NULL,
                   `quantity` INT NULL,
                   `price` DECIMAL(20, 2) NULL,
+                  `fingerprint` CHAR(16) NULL,
                   `accepted_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
                   PRIMARY KEY (`marketplace_id`, `sku`),
                   KEY `offer` (`marketplace_id`, `id_product`, `id_product_attribute`)

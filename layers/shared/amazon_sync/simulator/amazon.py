@@ -541,10 +541,14 @@ class SimulatedAmazon:
                         for attr, text in checker(value, marketplace)]
             if problems:
                 return problems
-        if op in ("replace", "add") or name not in listing.attributes:
-            listing.attributes[name] = self._merge_entries([], value, name) if op == "merge" else copy.deepcopy(value)
+        current = listing.attributes.get(name, [])
+        if op == "merge":
+            listing.attributes[name] = self._merge_entries(current, value, name)
         else:
-            listing.attributes[name] = self._merge_entries(listing.attributes[name], value, name)
+            # replace is scoped like Amazon's: per channel, or per marketplace/currency/audience
+            replaced = {self._entry_key(entry, name) for entry in value}
+            kept = [e for e in current if self._entry_key(e, name) not in replaced]
+            listing.attributes[name] = kept + copy.deepcopy(value)
         return []
 
     @staticmethod

@@ -1,0 +1,62 @@
+"""Acknowledgment Lambda: on its schedule (polling), by hand, and from FEED_PROCESSING_FINISHED
+notifications delivered through SQS (partial batch responses: one bad message fails alone)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from amazon_sync.ack import AckRequest, FeedNotification
+from amazon_sync.metrics import publish_ack
+from amazon_sync.wiring import Runtime
+
+logger = Logger()
+metrics = Metrics()
+tracer = Tracer()
+processor = BatchProcessor(event_type=EventType.SQS)
+_runtime: Runtime | None = None
+
+
+def runtime() -> Runtime:
+    global _runtime  # noqa: PLW0603 (one per execution environment: connections and tokens are reused)
+    if _runtime is None:
+        _runtime = Runtime.from_env()
+    return _runtime
+
+
+def handle_notification(record: SQSRecord) -> None:
+    try:
+        notification = FeedNotification.model_validate(json.loads(record.body))
+    except (ValueError, ValidationError) as exc:
+        # A message that is not a notification will never become one: log it and let it go.
+        logger.error("not a FEED_PROCESSING_FINISHED notification", extra={"reason": str(exc)[:500]})
+        return
+    summary = runtime().acknowledger().handle_notification(notification)
+    publish_ack(metrics, summary, include_queue=False)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@metrics.log_metrics
+@tracer.capture_lambda_handler
+def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
+    event = event or {}
+    if "Records" in event:
+        response = process_partial_response(event=event, record_handler=handle_notification, processor=processor,
+                                            context=context)
+        return dict(response)
+    try:
+        request = AckRequest.model_validate({k: v for k, v in event.items() if k not in ("source", "scheduledTime")})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        return {"error": f"bad acknowledgment event: {problems}"}
+    acknowledger = runtime().acknowledger(remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000)
+    summary = acknowledger.run(request)
+    publish_ack(metrics, summary)
+    logger.info("acknowledgment finished", extra={"summary": summary.as_dict()})
+    return summary.as_dict()

@@ -1,0 +1,188 @@
+"""The marketplace configuration: one pydantic model, loaded from a JSON/YAML document.
+
+Locally the document is a file; in AWS it lives in SSM Parameter Store or S3 (CONFIG_SOURCE).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sp_api.base import Marketplaces
+
+from amazon_sync.errors import ConfigurationError
+
+CENT = Decimal("0.01")
+Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
+
+
+class QuantityRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reserve: int = Field(default=0, ge=0, description="units kept back from Amazon (safety buffer)")
+    maximum: int | None = Field(default=None, ge=0, description="never announce more than this")
+    backorder_quantity: int | None = Field(
+        default=None, ge=0,
+        description="quantity announced when stock is 0 but the product accepts orders when out of stock; "
+                    "null announces 0")
+
+    def apply(self, quantity: int, backorders_allowed: bool) -> int:
+        available = max(0, quantity - self.reserve)
+        if available == 0 and backorders_allowed and self.backorder_quantity is not None:
+            available = self.backorder_quantity
+        if self.maximum is not None:
+            available = min(available, self.maximum)
+        return available
+
+
+class PriceRules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    markup_percent: Decimal = Field(default=Decimal(0), ge=-90, le=1000)
+    markup_fixed: Decimal = Field(default=Decimal(0), ge=-1000, le=100000)
+    ending: Decimal | None = Field(
+        default=None, ge=0, lt=1, description="round up to this ending, e.g. 0.99 turns 12.31 into 12.99")
+    minimum: Money | None = None
+    maximum: Money | None = None
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PriceRules:
+        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
+            raise ValueError(f"minimum {self.minimum} is above maximum {self.maximum}")
+        return self
+
+    def apply(self, price: Decimal) -> Decimal:
+        value = price * (1 + self.markup_percent / 100) + self.markup_fixed
+        if self.ending is not None:
+            whole = value.to_integral_value(rounding=ROUND_CEILING) - 1
+            value = whole + self.ending if whole + self.ending >= value else whole + 1 + self.ending
+        if self.minimum is not None:
+            value = max(value, self.minimum)
+        if self.maximum is not None:
+            value = min(value, self.maximum)
+        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+class MarketplaceConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    marketplace_id: str = Field(pattern=r"^[A-Z0-9]{10,14}$", description="Amazon marketplace id, e.g. A13V1IB3VIYZZH")
+    seller_id: str = Field(min_length=1, description="the merchant token (sellerId) of the selling account")
+    shop_id: int = Field(default=1, ge=1, description="PrestaShop id_shop whose stock and prices this marketplace gets")
+    country: str = Field(pattern=r"^[A-Z]{2}$", description="ISO country whose tax rules apply")
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO currency of the marketplace")
+    conversion_rate: Decimal | None = Field(
+        default=None, gt=0, description="shop currency to marketplace currency; null reads PrestaShop's rate")
+    shop_timezone: str = Field(default="UTC", description="time zone PrestaShop's specific-price windows are in")
+    product_type: str = Field(default="PRODUCT", min_length=1)
+    issue_locale: str = "en_US"
+    handling_time_days: int = Field(default=2, ge=0, le=30, description="lead_time_to_ship_max_days sent with quantity")
+    send_quantity: bool | None = Field(
+        default=None,
+        description="quantity is per region: null sends it with the first configured marketplace of each region only")
+    send_price: bool = True
+    allow_orders_when_out_of_stock: bool = Field(
+        default=False, description="PrestaShop's PS_ORDER_OUT_OF_STOCK, for products left on the default")
+    quantity: QuantityRules = QuantityRules()
+    price: PriceRules = PriceRules()
+    exclude_skus: list[str] = Field(default_factory=list, description="never sent, e.g. FBA SKUs")
+    exclude_sku_prefixes: list[str] = Field(default_factory=list, description="e.g. 'FBA-'")
+
+    @field_validator("marketplace_id")
+    @classmethod
+    def _known_marketplace(cls, value: str) -> str:
+        if not any(m.marketplace_id == value for m in Marketplaces):
+            raise ValueError(f"{value} is not an Amazon marketplace id")
+        return value
+
+    @property
+    def region(self) -> str:
+        return next(str(m.region) for m in Marketplaces if m.marketplace_id == self.marketplace_id)
+
+    def excluded(self, sku: str) -> bool:
+        return sku in self.exclude_skus or any(sku.startswith(prefix) for prefix in self.exclude_sku_prefixes)
+
+
+class SyncConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sku_field: Literal["reference", "ean13", "supplier_reference"] = "reference"
+    marketplaces: list[MarketplaceConfig] = Field(min_length=1)
+    max_feeds_per_run: int = Field(default=5, ge=1, le=50,
+                                   description="Amazon accepts 5 JSON_LISTINGS_FEED submissions per 5 minutes")
+    max_messages_per_feed: int = Field(default=25000, ge=1, le=25000)
+    max_feed_bytes: int = Field(default=9 * 1024 * 1024, ge=1024, le=10 * 1024 * 1024)
+    max_rows_per_run: int = Field(default=2_000_000, ge=1)
+    max_attempts: int = Field(default=5, ge=1, le=100, description="failed feeds before rows are marked failed")
+
+    @model_validator(mode="after")
+    def _unique_and_regions(self) -> SyncConfig:
+        seen: set[str] = set()
+        for marketplace in self.marketplaces:
+            if marketplace.marketplace_id in seen:
+                raise ValueError(f"marketplace {marketplace.marketplace_id} is configured twice")
+            seen.add(marketplace.marketplace_id)
+        return self
+
+    def quantity_marketplaces(self) -> set[str]:
+        """Marketplaces that carry quantity: explicit choices, else the first of each region."""
+        chosen: set[str] = set()
+        regions: set[str] = set()
+        for marketplace in self.marketplaces:
+            if marketplace.send_quantity is True or (marketplace.send_quantity is None
+                                                     and marketplace.region not in regions):
+                chosen.add(marketplace.marketplace_id)
+            if marketplace.send_quantity is not False:
+                regions.add(marketplace.region)
+        return chosen
+
+    def marketplace(self, marketplace_id: str) -> MarketplaceConfig:
+        for marketplace in self.marketplaces:
+            if marketplace.marketplace_id == marketplace_id:
+                return marketplace
+        raise ConfigurationError(f"marketplace {marketplace_id} is not configured")
+
+
+def parse_config(text: str, source: str = "configuration") -> SyncConfig:
+    try:
+        data: Any = yaml.safe_load(text) if not text.lstrip().startswith("{") else json.loads(text)
+    except (yaml.YAMLError, ValueError) as exc:
+        raise ConfigurationError(f"{source} is not valid JSON or YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigurationError(f"{source} must be a JSON/YAML object with a 'marketplaces' list")
+    try:
+        return SyncConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in error['loc']) or 'document'}: {error['msg']}" for error in exc.errors())
+        raise ConfigurationError(f"{source} is invalid: {problems}") from None
+
+
+def config_schema() -> dict[str, Any]:
+    return SyncConfig.model_json_schema()
+
+
+def load_config(source: str) -> SyncConfig:
+    """``source`` is a file path, ``file://PATH``, ``ssm:/PARAMETER/NAME`` or ``s3://BUCKET/KEY``."""
+    if source.startswith("ssm:"):
+        from aws_lambda_powertools.utilities import parameters
+
+        try:
+            text = parameters.get_parameter(source[4:], max_age=60)
+        except Exception as exc:  # Powertools wraps every SSM failure in GetParameterError
+            raise ConfigurationError(f"cannot read configuration parameter {source[4:]}: {exc}") from None
+        return parse_config(str(text), source)
+    if source.startswith("s3://"):
+        import boto3
+
+        bucket, _, key = source[5:].partition("/")
+        try:
+            body = boto3.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+        except Exception as exc:  # botocore's ClientError and connection errors alike
+            raise ConfigurationError(f"cannot read configuration {source}: {exc}") from None
+        return parse_config(body.decode("utf-8"), source)
+    path = Path(source.removeprefix("file://"))
+    try:
+        return parse_config(path.read_text(encoding="utf-8"), str(path))
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read configuration file {path}: {exc.strerror}") from None

@@ -1,0 +1,71 @@
+"""The CloudWatch metrics the functions publish: one list, shared with the dashboard and alarm tests.
+
+Names here are the contract with template.yaml: tests/test_template.py checks that every metric the
+dashboard or an alarm names is one of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from amazon_sync.ack import AckSummary
+from amazon_sync.export import ExportSummary
+
+NAMESPACE = "PrestaShopAmazonSync"
+
+# metric name -> (unit, summary field)
+EXPORT_METRICS: dict[str, tuple[str, str]] = {
+    "RowsClaimed": ("Count", "rows_claimed"),
+    "OffersExported": ("Count", "offers_exported"),
+    "MessagesSubmitted": ("Count", "messages"),
+    "FeedsSubmitted": ("Count", "feeds_submitted"),
+    "FeedsAbandoned": ("Count", "feeds_abandoned"),
+    "OffersSkippedUnchanged": ("Count", "skipped_unchanged"),
+    "RowsSkippedInFlight": ("Count", "skipped_in_flight_rows"),
+    "OfferErrors": ("Count", "offer_errors"),
+    "QuantitiesHeld": ("Count", "quantities_held"),
+    "Throttles": ("Count", "throttles"),
+    "ExportDurationSeconds": ("Seconds", "duration_seconds"),
+}
+
+ACK_METRICS: dict[str, tuple[str, str]] = {
+    "QueueDepth": ("Count", "queue_depth"),
+    "PendingOffers": ("Count", "pending_offers"),
+    "OldestPendingAgeSeconds": ("Seconds", "oldest_pending_age_seconds"),
+    "FeedsInFlight": ("Count", "feeds_in_flight"),
+    "OldestFeedInFlightAgeSeconds": ("Seconds", "oldest_feed_in_flight_age_seconds"),
+    "MessagesAccepted": ("Count", "messages_accepted"),
+    "MessagesRejected": ("Count", "messages_rejected"),
+    "MessagesRetried": ("Count", "messages_retried"),
+    "FailedRows": ("Count", "failed_rows"),
+    "FeedsFailed": ("Count", "feeds_failed"),
+    "FeedsOverdue": ("Count", "feeds_overdue"),
+    "FeedsNeedingAttention": ("Count", "feeds_attention"),
+    "RowsDeleted": ("Count", "rows_deleted"),
+}
+FEED_PROCESSING_SECONDS = "FeedProcessingSeconds"
+
+# Published by polling runs only, since a notification run does not count the queue.
+QUEUE_METRICS = {"QueueDepth", "PendingOffers", "OldestPendingAgeSeconds", "FeedsInFlight",
+                 "OldestFeedInFlightAgeSeconds", "FailedRows"}
+
+ALL_METRIC_NAMES = {*EXPORT_METRICS, *ACK_METRICS, FEED_PROCESSING_SECONDS}
+
+
+class MetricsSink(Protocol):
+    def add_metric(self, name: str, unit: Any, value: float) -> None: ...
+
+
+def publish_export(sink: MetricsSink, summary: ExportSummary) -> None:
+    values = summary.as_dict()
+    for name, (unit, attribute) in EXPORT_METRICS.items():
+        sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
+
+
+def publish_ack(sink: MetricsSink, summary: AckSummary, *, include_queue: bool = True) -> None:
+    values = summary.as_dict()
+    for name, (unit, attribute) in ACK_METRICS.items():
+        if include_queue or name not in QUEUE_METRICS:
+            sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
+    for seconds in summary.feed_processing_seconds:
+        sink.add_metric(name=FEED_PROCESSING_SECONDS, unit="Seconds", value=seconds)

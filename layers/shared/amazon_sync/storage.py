@@ -1,0 +1,50 @@
+"""Where feed documents, manifests and processing reports are kept: S3 in AWS, a folder for dry runs."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any, Protocol
+
+import boto3
+
+
+class DocumentStore(Protocol):
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
+    def get(self, key: str) -> bytes: ...
+
+
+class S3DocumentStore:
+    def __init__(self, bucket: str, client: Any = None) -> None:
+        self.bucket = bucket
+        self.client = client or boto3.client("s3")
+
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
+                               ServerSideEncryption="AES256")
+
+    def get(self, key: str) -> bytes:
+        body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+
+class FolderDocumentStore:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+    def get(self, key: str) -> bytes:
+        return (self.root / key).read_bytes()
+
+
+def put_json_gz(store: DocumentStore, key: str, value: Any) -> None:
+    store.put(key, gzip.compress(json.dumps(value, separators=(",", ":")).encode(), mtime=0), "application/gzip")
+
+
+def get_json_gz(store: DocumentStore, key: str) -> Any:
+    return json.loads(gzip.decompress(store.get(key)))

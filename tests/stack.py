@@ -1,0 +1,153 @@
+"""A whole local stack for integration tests: the shop database, moto, the simulator, the runtime."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import boto3
+import httpx
+import pytest
+from moto import mock_aws
+
+from amazon_sync.catalogue import Catalogue, CatalogueSpec, create_catalogue
+from amazon_sync.config import SyncConfig
+from amazon_sync.db.offers import OfferReader
+from amazon_sync.export import ExportRequest, ExportSummary
+from amazon_sync.state import create_table
+from amazon_sync.wiring import Runtime
+from tests.conftest import MARKETPLACE_FR, ShopDatabase
+
+MARKETPLACE_DE = "A1PA6795UKMFR9"
+SELLER = "A1LOCALSELLER"
+
+
+def base_config(**overrides: Any) -> dict[str, Any]:
+    config: dict[str, Any] = {"marketplaces": [{"marketplace_id": MARKETPLACE_FR, "seller_id": SELLER, "shop_id": 1,
+                                                "country": "FR", "currency": "EUR", "handling_time_days": 2}]}
+    config.update(overrides)
+    return config
+
+
+@dataclass
+class Stack:
+    db: ShopDatabase
+    simulator: Any
+    runtime: Runtime
+    catalogue: Catalogue
+    bucket: str
+    config_path: Any
+
+    @property
+    def amazon(self) -> Any:
+        return self.simulator.amazon
+
+    def export(self, **request: Any) -> ExportSummary:
+        return self.runtime.exporter(**request.pop("_exporter", {})).run(ExportRequest(**request))
+
+    def ack(self, **kwargs: Any) -> Any:
+        return self.runtime.acknowledger(**kwargs).run()
+
+    def advance(self, seconds: float = 10) -> None:
+        self.amazon.clock.advance(seconds)
+        self.amazon.advance()
+
+    def sync_until_quiet(self, rounds: int = 12) -> None:
+        for _ in range(rounds):
+            summary = self.export()
+            self.advance(10)
+            self.amazon._json_window.events.clear()  # the 5-per-5-minutes window, in test time
+            self.runtime.state.table.delete_item(Key={"pk": "SUBMISSIONS", "sk": "SUBMISSIONS"})
+            ack = self.ack()
+            if (summary.rows_claimed == 0 and ack.feeds_in_flight == 0 and ack.queue_depth == 0):
+                return
+        raise AssertionError("the queue did not drain")
+
+    def documents(self) -> list[dict[str, Any]]:
+        s3 = boto3.client("s3")
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+                for o in page.get("Contents", [])]
+        return [json.loads(s3.get_object(Bucket=self.bucket, Key=k)["Body"].read())
+                for k in sorted(keys) if k.startswith("feeds/") and k.endswith(".json")
+                and not k.endswith(".report.json")]
+
+    def listing(self, sku: str) -> dict[str, Any]:
+        return httpx.get(f"{self.simulator.url}/_simulator/listings/{sku}").json()
+
+    def expected(self, marketplace: str = MARKETPLACE_FR) -> dict[str, tuple[int, Decimal]]:
+        """What Amazon should show per SKU: PrestaShop's values with the configuration's rules."""
+        config = self.runtime.config.marketplace(marketplace)
+        reader = OfferReader(self.db.conn, self.db.tables, self.runtime.config.sku_field)
+        ctx = reader.shop_context(config.shop_id, config.country, config.currency, config.shop_timezone)
+        expected = {}
+        for chunk in reader.all_offer_keys(ctx):
+            for offer in reader.read(ctx, chunk):
+                if offer.sendable and offer.sku:
+                    expected[offer.sku] = (config.quantity.apply(offer.quantity, offer.backorders_allowed),
+                                           config.price.apply(offer.price))
+        return expected
+
+    def mismatches(self, marketplace: str = MARKETPLACE_FR, skus: set[str] | None = None) -> list[str]:
+        problems = []
+        for sku, (quantity, price) in self.expected(marketplace).items():
+            if skus is not None and sku not in skus:
+                continue
+            listing = self.amazon.listings.get(sku)
+            if listing is None:
+                problems.append(f"{sku}: not on Amazon")
+                continue
+            amazon_price = listing.price(marketplace)
+            if listing.quantity() != quantity or amazon_price is None or Decimal(str(amazon_price)) != price:
+                problems.append(f"{sku}: Amazon {listing.quantity()} @ {listing.price(marketplace)}, "
+                                f"PrestaShop {quantity} @ {price}")
+        return problems
+
+    def log_count(self, state: int | None = None) -> int:
+        if state is None:
+            return int(self.db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log"))
+        return int(self.db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log WHERE state = %s", (state,)))
+
+    def report(self, feed_id: str) -> dict[str, Any]:
+        feed = self.amazon.feeds[feed_id]
+        return json.loads(gzip.decompress(self.amazon.documents[feed.result_document_id].data))
+
+
+def build_stack(db: ShopDatabase, simulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
+                spec: CatalogueSpec, config: dict[str, Any]) -> Stack:
+    catalogue = create_catalogue(db.conn, db.tables, spec)
+    db.sql("DELETE FROM ps_amazon_sync_log")  # the catalogue's own inserts; tests make their changes
+    SyncConfig.model_validate(config)
+    config_path = tmp_path / "marketplaces.json"
+    config_path.write_text(json.dumps(config))
+    boto3.client("s3").create_bucket(Bucket="sync-documents",
+                                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    create_table("sync-state")
+    secret = boto3.client("secretsmanager").create_secret(Name="sp-api", SecretString=json.dumps({
+        "lwa_app_id": simulator.config.client_id, "lwa_client_secret": simulator.config.client_secret,
+        "refresh_token": simulator.config.refresh_tokens[0]}))["ARN"]
+    env = {"STATE_TABLE": "sync-state", "DOCUMENT_BUCKET": "sync-documents", "CONFIG_SOURCE": str(config_path),
+           "SPAPI_SECRET_ARN": secret, "SPAPI_ENDPOINT_URL": simulator.url,
+           "LWA_TOKEN_URL": f"{simulator.url}/auth/o2/token", "DB_HOST": "127.0.0.1",
+           "DB_PORT": str(db.server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": db.settings.database,
+           "DB_TABLE_PREFIX": "ps_", "EXPORT_LEASE_SECONDS": "60"}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    runtime = Runtime.from_env()
+    return Stack(db, simulator, runtime, catalogue, "sync-documents", config_path)
+
+
+@pytest.fixture
+def aws():
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def make_stack(shop_db, simulator, monkeypatch, tmp_path, aws):
+    def make(spec: CatalogueSpec | None = None, **config: Any) -> Stack:
+        return build_stack(shop_db, simulator, monkeypatch, tmp_path,
+                           spec or CatalogueSpec(products=40, seed=9), base_config(**config))
+    return make
