@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,15 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
 os.environ.pop("AWS_PROFILE", None)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+ROOT = Path(__file__).resolve().parents[1]
+# The Lambda handlers are top-level modules in their function folders, as Lambda loads them.
+for _folder in ("functions/export", "functions/ack"):
+    if str(ROOT / _folder) not in sys.path:
+        sys.path.insert(0, str(ROOT / _folder))
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PrestaShopAmazonSync")
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "prestashop-amazon-sync")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("IDEMPOTENCY_TABLE", "sync-idempotency")
 _counter = itertools.count()
 
 

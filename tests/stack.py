@@ -105,6 +105,12 @@ class Stack:
                                 f"PrestaShop {quantity} @ {price}")
         return problems
 
+    def expected_sku(self, product: int, attribute: int) -> str:
+        if attribute:
+            return str(self.db.scalar("SELECT reference FROM ps_product_attribute WHERE id_product_attribute = %s",
+                                      (attribute,)))
+        return str(self.db.scalar("SELECT reference FROM ps_product WHERE id_product = %s", (product,)))
+
     def log_count(self, state: int | None = None) -> int:
         if state is None:
             return int(self.db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log"))

@@ -127,7 +127,7 @@ class Acknowledger:
     def __init__(self, *, log: EventLog, state: StateStore, store: DocumentStore,
                  gateway_for: Callable[[str], FeedsGateway], config: SyncConfig,
                  settings: AckSettings | None = None, remaining_seconds: Callable[[], float] = lambda: 300.0,
-                 now: Callable[[], float] = time.time) -> None:
+                 now: Callable[[], float] = time.time, crash_hook: Callable[[str], None] | None = None) -> None:
         self.log = log
         self.state = state
         self.store = store
@@ -136,6 +136,7 @@ class Acknowledger:
         self.settings = settings or AckSettings()
         self.remaining_seconds = remaining_seconds
         self.now = now
+        self.crash_hook = crash_hook or (lambda point: None)
         self._known_errors: set[tuple[str, str]] | None = None
 
     # -- polling ----------------------------------------------------------------------------------
@@ -169,9 +170,9 @@ class Acknowledger:
             self._follow(record, status.processingStatus, status.resultFeedDocumentId, status, summary)
         stale = recover_stale_batches(self.log, self.state, self.now(), lease_seconds=self.settings.lease_seconds)
         summary.stale_rows_released = stale["rows_released"]
-        if stale["batches_interrupted"]:
-            for batch_id in self.log.claimed_batches():
-                self._settle(batch_id, summary)
+        # Batches whose feeds moved on without their rows being settled (a run stopped in between).
+        for batch_id in self.log.claimed_batches():
+            self._settle(batch_id, summary)
         self._queue_figures(summary)
         self.state.record_run("ack", {"feeds_done": summary.feeds_done, "rows_deleted": summary.rows_deleted})
         return summary
@@ -216,9 +217,11 @@ class Acknowledger:
         else:
             summary.feeds_done += 1
             summary.feed_processing_seconds.append(round(record.finished_at - record.created_at, 3))
+        self.crash_hook("after_report")
         if not self.state.save_feed(record, expected_status="IN_FLIGHT"):
             logger.info("feed %s was handled by another run meanwhile", record.feed_id)
             return
+        self.crash_hook("before_settle")
         self._settle(record.batch_id, summary)
 
     def _keep_report(self, record: FeedRecord, document_id: str) -> str | None:
@@ -303,6 +306,10 @@ class Acknowledger:
         batch = self.state.get_batch(batch_id)
         if batch is None or batch.status != "SUBMITTED":
             return
+        if not batch.interrupted and batch.feed_intents:
+            records = [self.state.get_feed(intent) for intent in batch.feed_intents]
+            if all(r is not None and r.in_flight for r in records):
+                return  # nothing to decide until one of its feeds has a verdict
         picture, feeds = batch_picture(batch, self.state, self.store,
                                        {m.marketplace_id: m.shop_id for m in self.config.marketplaces})
         counts = settle_rows(self.log, batch_id, picture, max_attempts=self.config.max_attempts,

@@ -68,7 +68,8 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                   PRIMARY KEY (`id_amazon_sync_log`),
                   KEY `state_id` (`state`, `id_amazon_sync_log`),
                   KEY `state_offer` (`state`, `id_product`, `id_product_attribute`, `id_shop`),
-                  KEY `batch` (`batch_id`)
+                  KEY `batch_rows` (`batch_id`, `state`),
+                  KEY `state_batch` (`state`, `batch_id`)
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
                 f"""CREATE TABLE IF NOT EXISTS {t.meta} (
                   `name` VARCHAR(64) NOT NULL,
