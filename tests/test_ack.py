@@ -8,6 +8,7 @@ import pytest
 from amazon_sync.ack import AckSettings, FeedNotification
 from amazon_sync.db.schema import CLAIMED, FAILED, PENDING
 from amazon_sync.export import CrashPoint
+from tests.conftest import MARKETPLACE_FR
 from tests.test_export import change_stock, feed_messages
 
 
@@ -204,3 +205,22 @@ class LambdaContextStub:
     @staticmethod
     def get_remaining_time_in_millis():
         return 300_000
+
+
+def test_after_a_fatal_feed_nothing_is_skipped_as_unchanged(make_stack):
+    """FATAL may have applied the messages: a change back to the last accepted value must still be sent."""
+    stack = make_stack()
+    product = next(p for p, a in stack.catalogue.offers if a == 0)
+    sku = stack.expected_sku(product, 0)
+    stack.db.sql("UPDATE ps_product_shop SET price = 10 WHERE id_product = %s", (product,))
+    stack.sync_until_quiet()
+    stack.amazon.faults.feed_outcomes = ["FATAL_APPLIED"]
+    stack.db.sql("UPDATE ps_product_shop SET price = 20 WHERE id_product = %s", (product,))
+    stack.export()
+    stack.advance()
+    assert stack.ack().feeds_failed == 1
+    assert stack.amazon.listings[sku].price(MARKETPLACE_FR) == 24.0  # Amazon applied it all the same
+    stack.db.sql("UPDATE ps_product_shop SET price = 10 WHERE id_product = %s", (product,))
+    stack.db.sql("UPDATE ps_amazon_sync_log SET not_before = NULL")
+    stack.sync_until_quiet()
+    assert stack.amazon.listings[sku].price(MARKETPLACE_FR) == 12.0

@@ -206,6 +206,9 @@ class Acknowledger:
         record.finished_at = self.now()
         if processing_status in ("FATAL", "CANCELLED"):
             record.status = processing_status  # type: ignore[assignment]
+            # FATAL means some, none or all messages may have been applied: trust no "unchanged" shortcut.
+            self.log.forget_accepted(record.marketplace_id, [
+                FeedMessageRef.from_row(row).sku for row in get_json_gz(self.store, record.manifest_key)])
             if processing_status == "FATAL" and result_document_id:
                 self._keep_report(record, result_document_id)
             summary.feeds_failed += 1

@@ -152,10 +152,10 @@ class Exporter:
 
     def _run_batch(self, request: ExportRequest, marketplaces: list[MarketplaceConfig],
                    summary: ExportSummary) -> None:
-        batch = BatchRecord(batch_id=int(self.now() * 1000), created_at=self.now(),
+        batch = BatchRecord(batch_id=self.state.next_batch_id(), created_at=self.now(),
                             claim_expires_at=self.now() + self.lease_seconds, mode=request.mode)
         summary.batch_id = batch.batch_id
-        self.state.put_batch(batch)
+        self.state.create_batch(batch)
         keys = self._claim(batch.batch_id, summary)
         self.crash_hook("after_claim")
         in_flight = self.log.claimed_products(exclude_batch=batch.batch_id)
@@ -324,6 +324,8 @@ class Exporter:
             # Nothing reached Amazon (or Amazon will not take more now): the rows go back to the queue.
             record.status, record.attention, record.finished_at = "ABANDONED", str(exc), self.now()
             self.state.save_feed(record)
+            # createFeed may have reached Amazon before the error: never skip these SKUs as unchanged
+            self.log.forget_accepted(marketplace_id, [ref.sku for ref in document.messages])
             run.budget_left = False
             summary.feeds_abandoned += 1
             unsent.update(ref.id_product for ref in document.messages)

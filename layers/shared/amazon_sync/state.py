@@ -126,6 +126,17 @@ class StateStore:
 
     # -- batches ----------------------------------------------------------------------------------
 
+    def next_batch_id(self) -> int:
+        """A never-reused batch number (an atomic counter): two runs can never share a batch."""
+        result = self.table.update_item(Key={"pk": "SEQUENCE#batch", "sk": "SEQUENCE"},
+                                        UpdateExpression="ADD next_value :one",
+                                        ExpressionAttributeValues={":one": 1}, ReturnValues="UPDATED_NEW")
+        return int(result["Attributes"]["next_value"])
+
+    def create_batch(self, batch: BatchRecord) -> None:
+        self.table.put_item(Item=_to_item({"pk": f"BATCH#{batch.batch_id}", "sk": "BATCH", **batch.model_dump()}),
+                            ConditionExpression=Attr("pk").not_exists())
+
     def put_batch(self, batch: BatchRecord) -> None:
         self.table.put_item(Item=_to_item({"pk": f"BATCH#{batch.batch_id}", "sk": "BATCH", **batch.model_dump()}))
 

@@ -260,6 +260,14 @@ class EventLog:
                     "fingerprint = VALUES(fingerprint), accepted_at = VALUES(accepted_at)",
                     [(marketplace_id, *entry) for entry in part])
 
+    def forget_accepted(self, marketplace_id: str, skus: Sequence[str]) -> None:
+        """After a feed Amazon may have applied in part, the next change of these SKUs is always sent."""
+        for start in range(0, len(skus), self.chunk):
+            part = skus[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.execute(f"UPDATE {self.t.offer_state} SET fingerprint = NULL WHERE marketplace_id = %s "
+                            f"AND sku IN ({_in(part)})", (marketplace_id, *part))
+
     # -- queue figures ----------------------------------------------------------------------------
 
     def queue_stats(self) -> QueueStats:

@@ -143,7 +143,9 @@ class Listing:
 class Faults:
     create_feed_statuses: list[int] = field(default_factory=list)  # next createFeed answers, e.g. [503, 500]
     throttle: dict[str, int] = field(default_factory=dict)  # operation -> next N calls get 429
-    feed_outcomes: list[str] = field(default_factory=list)  # next feeds end FATAL / CANCELLED / STUCK
+    # next feeds end FATAL / CANCELLED / STUCK, or FATAL_APPLIED: FATAL after applying every message,
+    # as Amazon warns it may ("some, none or all may have been applied")
+    feed_outcomes: list[str] = field(default_factory=list)
     sku_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # sku -> issue fields
     sku_warnings: dict[str, dict[str, str]] = field(default_factory=dict)
     corrupt_reports: int = 0  # next N reports are unreadable
@@ -430,6 +432,10 @@ class SimulatedAmazon:
         problem, parsed = self._parse_feed(document.data or b"")
         if feed.outcome == "FATAL" and problem is None:
             problem = "Amazon could not process this feed (injected FATAL)."
+        if feed.outcome == "FATAL_APPLIED" and problem is None and parsed is not None:
+            for message in parsed["messages"]:
+                self._apply_message(message, feed.marketplace_ids[0], feed.feed_id)
+            problem = "Amazon stopped processing this feed (injected FATAL after applying its messages)."
         if problem is not None or parsed is None:
             summary = {"errors": 1, "warnings": 0, "messagesProcessed": 0, "messagesAccepted": 0,
                        "messagesInvalid": 0}
