@@ -12,6 +12,7 @@ SOAK_SEEDS and SOAK_STEPS set the amount; CI runs a moderate one, `make soak` a 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import threading
@@ -98,7 +99,7 @@ class Driver:
         self.stack = stack
         self.rng = rng
         self.clock = stack.amazon.clock
-        self.notifications: list[dict] = []
+        self.notifications: list[dict[str, object]] = []
         stack.amazon.notify = self.notifications.append
         self.crashes = 0
 
@@ -149,19 +150,15 @@ class Driver:
             gateway = exporter.gateway_for(gateway_marketplace)
             gateway.retry.base_delay = 0.001
             gateway.retry.attempts = 2
-        try:
+        with contextlib.suppress(CrashPoint):
             exporter.run(ExportRequest(mode=mode))
-        except CrashPoint:
-            pass
 
     def ack(self, runtime=None, crash=0.1):
         runtime = runtime or self.stack.runtime
         acknowledger = runtime.acknowledger(now=self.now, crash_hook=self.crash_hook(ACK_CRASH_POINTS, crash),
                                             settings=AckSettings(backoff_seconds=1, lease_seconds=60))
-        try:
+        with contextlib.suppress(CrashPoint):
             acknowledger.run()
-        except CrashPoint:
-            pass
 
     def deliver(self):
         pending, self.notifications[:] = list(self.notifications), []
