@@ -49,3 +49,13 @@ bench-triggers: setup
 
 clean:
 	rm -rf $(VENV) .aws-sam .demo .bench .mypy_cache .pytest_cache .ruff_cache
+
+bench-export: setup
+	@$(BIN)/python -m bench.bench_export
+
+bench-ack: setup
+	@$(BIN)/python -m bench.bench_ack
+
+# A long randomized no-lost-update run (the test suite runs a moderate one).
+soak: setup
+	@SOAK_SEEDS=$${SOAK_SEEDS:-30} SOAK_STEPS=$${SOAK_STEPS:-300} $(BIN)/pytest -q -p no:logging tests/test_no_lost_update.py

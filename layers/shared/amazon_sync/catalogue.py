@@ -139,19 +139,20 @@ def create_catalogue(conn: Connection[pymysql.cursors.Cursor], t: Tables,
 
 
 def seed_log_rows(conn: Connection[pymysql.cursors.Cursor], t: Tables, offers: list[tuple[int, int]],
-                  rows: int, *, seed: int = 7, id_shop: int = 1, chunk: int = 10000) -> int:
-    """Insert ``rows`` log rows spread over ``offers`` directly (as the triggers would), for benchmarks."""
-    rng = random.Random(seed)
-    kinds = ("stock", "stock", "stock", "price")
+                  rows: int, *, id_shop: int = 1, chunk: int = 10000) -> int:
+    """Insert ``rows`` log rows spread evenly over ``offers`` (every offer gets rows), directly as the
+    triggers would, for benchmarks; the kind of change varies from one pass over the offers to the next."""
+    kinds = ("stock", "stock", "price", "stock", "product")
     base = datetime.now(UTC).replace(tzinfo=None) - timedelta(hours=1)
     written = 0
     with conn.cursor() as cur:
         while written < rows:
             batch = []
             for index in range(min(chunk, rows - written)):
-                product, attribute = offers[(written + index) % len(offers)] if index % 5 else rng.choice(offers)
-                stamp = (base + timedelta(microseconds=written + index)).strftime("%Y-%m-%d %H:%M:%S.%f")
-                batch.append((product, attribute, id_shop, kinds[(written + index) % 4], stamp))
+                position = written + index
+                product, attribute = offers[position % len(offers)]
+                stamp = (base + timedelta(microseconds=position)).strftime("%Y-%m-%d %H:%M:%S.%f")
+                batch.append((product, attribute, id_shop, kinds[(position // len(offers)) % len(kinds)], stamp))
             cur.executemany(f"INSERT INTO {t.log} (id_product, id_product_attribute, id_shop, change_kind, changed_at) "
                             "VALUES (%s, %s, %s, %s, %s)", batch)
             written += len(batch)

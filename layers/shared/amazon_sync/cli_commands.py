@@ -17,7 +17,8 @@ def cmd_simulator(args: argparse.Namespace) -> dict[str, Any]:
 
     config = SimulatorConfig(seller_id=args.seller_id, accept_any_sku=not args.known_skus_only,
                              rate_limits=not args.no_rate_limits, queue_seconds=args.queue_seconds,
-                             processing_seconds=args.processing_seconds)
+                             processing_seconds=args.processing_seconds,
+                             validate_messages=args.validate_messages)
     notify = sqs_sink(args.sqs_queue_url, args.sqs_endpoint_url) if args.sqs_queue_url else None
     with SimulatorServer(config, host=args.host, port=args.port, notify=notify) as server:
         print(f"SP-API simulator listening on {server.url}  (LWA: {server.url}/auth/o2/token)")
@@ -40,6 +41,8 @@ def register_simulator(commands: Any) -> None:
     sim.add_argument("--no-rate-limits", action="store_true", help="lift Amazon's usage plans (benchmarks)")
     sim.add_argument("--queue-seconds", type=float, default=1.0, help="time a feed stays IN_QUEUE")
     sim.add_argument("--processing-seconds", type=float, default=2.0, help="time a feed stays IN_PROGRESS")
+    sim.add_argument("--validate-messages", type=int, default=None,
+                     help="validate only this many messages per feed against the schema (benchmarks)")
     sim.add_argument("--sqs-queue-url", help="send FEED_PROCESSING_FINISHED notifications to this SQS queue")
     sim.add_argument("--sqs-endpoint-url", help="SQS endpoint (moto_server) for the notifications")
     sim.set_defaults(handler=cmd_simulator)

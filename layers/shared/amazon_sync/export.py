@@ -29,7 +29,6 @@ from amazon_sync.state import BatchRecord, FeedRecord, SkuError, StateStore
 from amazon_sync.storage import DocumentStore, put_json_gz
 
 JSON_FEED_WINDOW_SECONDS = 300.0
-JSON_FEEDS_PER_WINDOW = 5
 OFFER_CHUNK = 1000
 
 
@@ -156,13 +155,14 @@ class Exporter:
                             claim_expires_at=self.now() + self.lease_seconds, mode=request.mode)
         summary.batch_id = batch.batch_id
         self.state.create_batch(batch)
-        keys = self._claim(batch.batch_id, summary)
+        keys, rows_by_key = self._claim(batch.batch_id, summary)
         self.crash_hook("after_claim")
         in_flight = self.log.claimed_products(exclude_batch=batch.batch_id)
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
         if deferred:
             summary.skipped_in_flight_rows = self.log.release_batch_products(batch.batch_id, deferred)
             keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
+            rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
         summary.keys = len(keys)
         progress = BatchProgress(batch, summary, budget=self._feed_budget())
         for marketplace in marketplaces:
@@ -191,7 +191,7 @@ class Exporter:
         summary.skipped_budget_products = len(unsent)
         picture, _ = batch_picture(batch, self.state, self.store, self._shops())
         counts = settle_rows(self.log, batch.batch_id, picture, max_attempts=self.config.max_attempts,
-                             backoff_seconds=self.backoff_seconds)
+                             backoff_seconds=self.backoff_seconds, rows_by_key=rows_by_key)
         summary.rows_deleted_without_feed = counts.deleted
         summary.rows_released = counts.released
 
@@ -200,11 +200,13 @@ class Exporter:
 
     def _feed_budget(self) -> int:
         recent = len(self.state.recent_submissions(JSON_FEED_WINDOW_SECONDS, self.now()))
-        return max(0, min(self.config.max_feeds_per_run, JSON_FEEDS_PER_WINDOW - recent))
+        return max(0, min(self.config.max_feeds_per_run, self.config.feeds_per_window - recent))
 
-    def _claim(self, batch_id: int, summary: ExportSummary) -> dict[LogKey, bool]:
-        """Claim rows and coalesce them: key -> True when every change on it was a stock change."""
+    def _claim(self, batch_id: int, summary: ExportSummary) -> tuple[dict[LogKey, bool], dict[LogKey, list[int]]]:
+        """Claim rows and coalesce them: key -> True when every change on it was a stock change,
+        and key -> the ids of its rows."""
         keys: dict[LogKey, bool] = {}
+        rows_by_key: dict[LogKey, list[int]] = {}
         after = 0
         while summary.rows_claimed < self.config.max_rows_per_run and self.remaining_seconds() > 60:
             rows = self.log.claim(batch_id, min(self.claim_chunk, self.config.max_rows_per_run - summary.rows_claimed),
@@ -213,9 +215,10 @@ class Exporter:
                 break
             for row in rows:
                 keys[row.key] = keys.get(row.key, True) and row.kind == "stock"
+                rows_by_key.setdefault(row.key, []).append(row.id)
             summary.rows_claimed += len(rows)
             after = rows[-1].id
-        return keys
+        return keys, rows_by_key
 
     def _start_marketplace(self, marketplace: MarketplaceConfig, batch_id: int) -> MarketplaceRun:
         context = self.reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,

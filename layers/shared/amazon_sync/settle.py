@@ -102,16 +102,23 @@ def batch_picture(batch: BatchRecord, state: StateStore, store: DocumentStore,
 
 
 def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_attempts: int,
-                backoff_seconds: float) -> SettleCounts:
-    decisions: dict[LogKey, str] = {}
+                backoff_seconds: float, rows_by_key: dict[LogKey, list[int]] | None = None) -> SettleCounts:
+    """Apply the picture to the batch's rows: streamed from the log, or ``rows_by_key`` when the
+    caller (the export that just claimed them) already holds their ids."""
     ids: dict[str, list[int]] = defaultdict(list)
     counts = SettleCounts()
-    for row in log.batch_rows(batch_id):
-        counts.ids_seen += 1
-        decision = decisions.get(row.key)
-        if decision is None:
-            decision = decisions[row.key] = picture.decide(row.key)
-        ids[decision].append(row.id)
+    if rows_by_key is not None:
+        for key, row_ids in rows_by_key.items():
+            counts.ids_seen += len(row_ids)
+            ids[picture.decide(key)].extend(row_ids)
+    else:
+        decisions: dict[LogKey, str] = {}
+        for row in log.batch_rows(batch_id):
+            counts.ids_seen += 1
+            decision = decisions.get(row.key)
+            if decision is None:
+                decision = decisions[row.key] = picture.decide(row.key)
+            ids[decision].append(row.id)
     counts.deleted = log.delete(ids["delete"])
     counts.released += log.release(ids["requeue"])[0]
     released, failed = log.release(ids["retry"], count_attempt=True, backoff_seconds=backoff_seconds,

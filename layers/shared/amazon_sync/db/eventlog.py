@@ -84,15 +84,17 @@ class EventLog:
         with transaction(self.conn) as cur:
             cur.execute(
                 f"SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind FROM {log} "
-                "WHERE state = %s AND id_amazon_sync_log > %s AND (not_before IS NULL OR not_before <= NOW(6)) "
+                "WHERE state = %s AND batch_id IS NULL AND id_amazon_sync_log > %s "
+                "AND (not_before IS NULL OR not_before <= NOW(6)) "
                 "ORDER BY id_amazon_sync_log LIMIT %s FOR UPDATE SKIP LOCKED", (PENDING, after_id, limit))
-            rows = [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in cur.fetchall()]
-            if rows:
-                ids = [row.id for row in rows]
+            raw = cur.fetchall()
+            if raw:
+                ids = [r[0] for r in raw]
                 cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
                             f"WHERE id_amazon_sync_log IN ({_in(ids)})", (CLAIMED, batch_id, *ids))
         self.locks.note(time.perf_counter() - started)
-        return rows
+        # objects are built after the commit: no Python work while the rows are locked
+        return [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in raw]
 
     def claimed_products(self, exclude_batch: int | None = None) -> set[int]:
         """Products with rows claimed by another batch: their feed is still in flight."""
@@ -108,9 +110,9 @@ class EventLog:
             with self.conn.cursor() as cur:
                 cur.execute(
                     "SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
-                    f"FROM {self.t.log} WHERE batch_id = %s AND state = %s AND id_amazon_sync_log > %s "
+                    f"FROM {self.t.log} WHERE state = %s AND batch_id = %s AND id_amazon_sync_log > %s "
                     "ORDER BY id_amazon_sync_log LIMIT 10000",
-                    (batch_id, CLAIMED, after))
+                    (CLAIMED, batch_id, after))
                 rows = cur.fetchall()
             if not rows:
                 return
@@ -126,7 +128,7 @@ class EventLog:
             with self.conn.cursor() as cur:
                 cur.execute(
                     "SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
-                    f"FROM {self.t.log} WHERE state = %s AND id_amazon_sync_log > %s "
+                    f"FROM {self.t.log} WHERE state = %s AND batch_id IS NULL AND id_amazon_sync_log > %s "
                     "ORDER BY id_amazon_sync_log LIMIT %s",
                     (PENDING, after, min(10000, remaining)))
                 rows = cur.fetchall()
@@ -277,7 +279,7 @@ class EventLog:
             counts = {int(state): int(count) for state, count in cur.fetchall()}
             # the smallest pending id is the oldest change, found through the (state, id) index
             cur.execute(f"SELECT TIMESTAMPDIFF(MICROSECOND, changed_at, NOW(6)) / 1e6 FROM {log} "
-                        "WHERE state = %s ORDER BY id_amazon_sync_log LIMIT 1", (PENDING,))
+                        "WHERE state = %s AND batch_id IS NULL ORDER BY id_amazon_sync_log LIMIT 1", (PENDING,))
             oldest = cur.fetchone()
             cur.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT id_product, id_product_attribute, id_shop "
                         f"FROM {log} WHERE state = %s) AS offers", (PENDING,))

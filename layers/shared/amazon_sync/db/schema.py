@@ -66,10 +66,8 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                   `not_before` TIMESTAMP(6) NULL DEFAULT NULL,
                   `last_error` VARCHAR(500) NULL DEFAULT NULL,
                   PRIMARY KEY (`id_amazon_sync_log`),
-                  KEY `state_id` (`state`, `id_amazon_sync_log`),
-                  KEY `state_offer` (`state`, `id_product`, `id_product_attribute`, `id_shop`),
-                  KEY `batch_rows` (`batch_id`, `state`),
-                  KEY `state_batch` (`state`, `batch_id`)
+                  KEY `state_batch` (`state`, `batch_id`, `id_amazon_sync_log`),
+                  KEY `state_offer` (`state`, `id_product`, `id_product_attribute`, `id_shop`)
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
                 f"""CREATE TABLE IF NOT EXISTS {t.meta} (
                   `name` VARCHAR(64) NOT NULL,

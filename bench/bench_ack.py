@@ -1,0 +1,83 @@
+"""`make bench-ack`: acknowledge feeds covering 1,000,000 log rows while PrestaShop keeps writing.
+
+A concurrent thread updates stock_available (the capture triggers fire and insert into the log) the
+whole time the acknowledgment deletes rows; its longest statement is the stall a shop would feel.
+Target: no stall over 50 ms. The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import threading
+import time
+
+from amazon_sync.ack import AckSettings
+from amazon_sync.db.connection import connect
+from amazon_sync.export import ExportRequest
+from bench.common import print_result
+from bench.stack import OFFERS, ROWS, PeakMemory, SqlTimer, bench_stack
+
+
+class ShopWriter(threading.Thread):
+    """PrestaShop selling: single-row stock updates in their own transactions, timed."""
+
+    def __init__(self, settings, offers) -> None:
+        super().__init__(daemon=True)
+        self.conn = connect(settings)
+        self.offers = offers
+        self.stop = threading.Event()
+        self.longest = 0.0
+        self.updates = 0
+
+    def run(self) -> None:
+        rng = random.Random(3)
+        with self.conn.cursor() as cur:
+            while not self.stop.is_set():
+                product, attribute = rng.choice(self.offers)
+                started = time.perf_counter()
+                cur.execute("UPDATE ps_stock_available SET quantity = quantity + 1 WHERE id_product = %s "
+                            "AND id_product_attribute = %s", (product, attribute))
+                self.longest = max(self.longest, time.perf_counter() - started)
+                self.updates += 1
+                time.sleep(0.002)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, bench_stack(tmp, triggers=True) as stack:
+        export = stack.runtime.exporter().run(ExportRequest())
+        print(f"# export: {export.rows_claimed} rows, {export.feeds_submitted} feeds "
+              f"in {export.duration_seconds} s", flush=True)
+        started = time.perf_counter()
+        stack.advance_amazon(7200)  # Amazon processes the feeds (in the simulator's own process)
+        print(f"# Amazon processed the feeds in {time.perf_counter() - started:.1f} s", flush=True)
+        writer = ShopWriter(stack.settings, stack.catalogue.offers)
+        writer.start()
+        time.sleep(1)
+        idle_longest, writer.longest = writer.longest, 0.0
+        acknowledger = stack.runtime.acknowledger(remaining_seconds=lambda: 900.0,
+                                                  settings=AckSettings(max_get_feed_calls=100))
+        with PeakMemory() as memory, SqlTimer() as sql:
+            started = time.perf_counter()
+            summary = acknowledger.run()
+            elapsed = time.perf_counter() - started
+        writer.stop.set()
+        writer.join()
+        figures = {
+            "rows": ROWS, "offers": OFFERS, "feeds_done": summary.feeds_done,
+            "messages_accepted": summary.messages_accepted, "rows_deleted": summary.rows_deleted,
+            "ack_seconds": round(elapsed, 2), "rows_deleted_per_second": round(summary.rows_deleted / elapsed),
+            "sql_seconds": round(sql.seconds, 2),
+            "longest_lock_held_ms": round(acknowledger.log.locks.longest_seconds * 1000, 1),
+            "delete_transactions": acknowledger.log.locks.transactions,
+            "concurrent_stock_updates": writer.updates,
+            "longest_stock_update_stall_ms": round(writer.longest * 1000, 1),
+            "longest_stock_update_without_ack_ms": round(idle_longest * 1000, 1),
+            "peak_rss_mb": memory.peak_mb,
+            "target_stall_under_50ms": writer.longest < 0.05,
+        }
+        print_result(figures)
+
+
+if __name__ == "__main__":
+    main()
