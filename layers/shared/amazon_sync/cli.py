@@ -12,6 +12,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from amazon_sync.db.connection import connect
 from amazon_sync.db.schema import (
     Tables,
@@ -105,6 +107,14 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
         print(result["text"])
 
 
+def _fail(message: str, as_json: bool) -> int:
+    if as_json:
+        print(json.dumps({"error": message}))
+    else:
+        print(f"amazon-sync: error: {message}", file=sys.stderr)
+    return 1
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from amazon_sync import cli_commands  # noqa: F401  (registers the other sub-commands)
 
@@ -113,11 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         result = args.handler(args)
     except SyncError as exc:
-        if args.json:
-            print(json.dumps({"error": str(exc)}))
-        else:
-            print(f"amazon-sync: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc), args.json)
+    except (BotoCoreError, ClientError) as exc:
+        return _fail(f"AWS: {exc} (check AWS credentials, region and AWS_ENDPOINT_URL)", args.json)
     except KeyboardInterrupt:
         print("amazon-sync: interrupted", file=sys.stderr)
         return 130

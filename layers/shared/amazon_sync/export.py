@@ -104,7 +104,8 @@ class Exporter:
                  remaining_seconds: Callable[[], float] = lambda: 900.0, lease_seconds: float = 900.0,
                  claim_chunk: int = 2000, backoff_seconds: float = 60.0,
                  crash_hook: Callable[[str], None] | None = None, now: Callable[[], float] = time.time,
-                 dry_run_store: DocumentStore | None = None) -> None:
+                 dry_run_store: DocumentStore | None = None,
+                 progress: Callable[[ExportSummary], None] | None = None) -> None:
         self.log = log
         self.reader = reader
         self.config = config
@@ -118,6 +119,7 @@ class Exporter:
         self.crash_hook = crash_hook or (lambda point: None)
         self.now = now
         self.dry_run_store = dry_run_store or store
+        self.progress = progress or (lambda summary: None)
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -218,6 +220,7 @@ class Exporter:
                 rows_by_key.setdefault(row.key, []).append(row.id)
             summary.rows_claimed += len(rows)
             after = rows[-1].id
+            self.progress(summary)
         return keys, rows_by_key
 
     def _start_marketplace(self, marketplace: MarketplaceConfig, batch_id: int) -> MarketplaceRun:
@@ -245,6 +248,7 @@ class Exporter:
         marketplace = run.config
         offers = self.reader.read(run.context, chunk, datetime.fromtimestamp(self.now(), UTC))
         summary.offers_read += len(offers)
+        self.progress(summary)
         known = self.log.known_skus(marketplace.marketplace_id, chunk)
         current_skus = [o.sku for o in offers if o.sku]
         all_skus = sorted({*current_skus, *(s for skus in known.values() for s in skus)})
