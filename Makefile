@@ -28,13 +28,17 @@ mariadb:
 	  echo "MariaDB's server binaries are missing and you are not root: run 'sudo apt-get install mariadb-server', then 'make test' again." >&2; exit 1; \
 	fi
 
+# The README's first command: the whole sync on this machine, artefacts in .demo/.
+demo: setup
+	@$(BIN)/python -m demo.driver
+
 lint: setup
 	@echo "==> ruff"
 	@$(BIN)/ruff check .
 
 typecheck: setup
 	@echo "==> mypy"
-	@$(BIN)/mypy layers/shared/amazon_sync functions tests bench
+	@$(BIN)/mypy layers/shared/amazon_sync functions tests bench demo
 
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
 test: lint typecheck

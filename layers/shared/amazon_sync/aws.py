@@ -8,8 +8,12 @@ from __future__ import annotations
 
 
 def secret_string(secret_id: str) -> str:
-    """A secret's value through Powertools Parameters (cached for the life of the execution environment)."""
+    """A secret's value through Powertools Parameters.
+
+    A provider of its own per call, bound to the environment of the moment: the Runtime that asks is
+    itself kept for the life of the execution environment, so each secret is still read once.
+    """
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.get_secret(secret_id, max_age=300)
-    return value if isinstance(value, str) else value.decode()
+    value = parameters.SecretsProvider().get(secret_id)
+    return value if isinstance(value, str) else bytes(value).decode()

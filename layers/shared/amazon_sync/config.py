@@ -171,7 +171,7 @@ def load_config(source: str) -> SyncConfig:
         from aws_lambda_powertools.utilities import parameters
 
         try:
-            text = parameters.get_parameter(source[4:], max_age=60)
+            text = parameters.SSMProvider().get(source[4:])
         except Exception as exc:  # Powertools wraps every SSM failure in GetParameterError
             raise ConfigurationError(f"cannot read configuration parameter {source[4:]}: {exc}") from None
         return parse_config(str(text), source)

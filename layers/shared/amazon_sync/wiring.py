@@ -70,7 +70,7 @@ class Runtime:
     store: S3DocumentStore
     credentials: SpApiCredentials
     _conn: Any = None
-    _gateways: dict[str, FeedsGateway] = field(default_factory=dict)
+    _gateways: dict[str, SpApiFeeds] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Runtime:
@@ -111,10 +111,13 @@ class Runtime:
         endpoints = SpApiEndpoints(api_url=self.settings.spapi_endpoint_url, token_url=self.settings.lwa_token_url)
 
         def build(marketplace_id: str) -> FeedsGateway:
-            if marketplace_id not in self._gateways:
-                self._gateways[marketplace_id] = SpApiFeeds(self.credentials, marketplace_id, endpoints,
-                                                            RetryPolicy(), deadline, on_throttle=on_throttle)
-            return self._gateways[marketplace_id]
+            gateway = self._gateways.get(marketplace_id)
+            if gateway is None:
+                gateway = self._gateways[marketplace_id] = SpApiFeeds(self.credentials, marketplace_id, endpoints,
+                                                                      RetryPolicy())
+            # the client (and its token) outlives an invocation; the deadline and the counters do not
+            gateway.deadline, gateway.on_throttle = deadline, on_throttle
+            return gateway
 
         return build
 

@@ -23,15 +23,27 @@ _UNKNOWN_HOST = 2005
 
 def connect(settings: DatabaseSettings, *, autocommit: bool = True) -> Connection[pymysql.cursors.Cursor]:
     ssl_context: ssl.SSLContext | None = None
-    if settings.tls_ca_file:
-        ssl_context = ssl.create_default_context(cafile=settings.tls_ca_file)
     where = settings.unix_socket or f"{settings.host}:{settings.port}"
+    if settings.tls_ca_file:
+        try:
+            ssl_context = ssl.create_default_context(cafile=settings.tls_ca_file)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot load the database CA bundle {settings.tls_ca_file}: {exc.strerror}") \
+                from None
+    password = settings.password.get_secret_value()
+    if settings.iam_auth:
+        if ssl_context is None:
+            raise DatabaseUnavailable("RDS IAM authentication needs TLS: set DB_TLS_CA_FILE to the RDS CA bundle")
+        import boto3
+
+        password = boto3.client("rds").generate_db_auth_token(
+            DBHostname=settings.host, Port=settings.port, DBUsername=settings.user)
     try:
         conn = pymysql.connect(
             host=settings.host,
             port=settings.port,
             user=settings.user,
-            password=settings.password.get_secret_value(),
+            password=password,
             database=settings.database,
             unix_socket=settings.unix_socket,
             charset="utf8mb4",

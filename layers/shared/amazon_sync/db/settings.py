@@ -34,6 +34,8 @@ class DatabaseSettings(BaseModel):
     # Path to a CA bundle; when set, the connection requires TLS and verifies the server.
     tls_ca_file: str | None = None
     connect_timeout: int = Field(default=5, ge=1, le=60)
+    # RDS IAM authentication: the password is a 15-minute token from the function's role (TLS required).
+    iam_auth: bool = False
 
     @field_validator("table_prefix")
     @classmethod
@@ -68,6 +70,7 @@ class DatabaseSettings(BaseModel):
             "DB_TABLE_PREFIX": "table_prefix",
             "DB_SOCKET": "unix_socket",
             "DB_TLS_CA_FILE": "tls_ca_file",
+            "DB_IAM_AUTH": "iam_auth",
         }
         for env_name, field in mapping.items():
             if env_name in env and env[env_name] != "" and not (secret_arn and field in values):

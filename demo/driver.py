@@ -1,0 +1,339 @@
+"""`make demo`: the whole system on this machine, as it runs in AWS, in under a minute.
+
+A throwaway MariaDB with PrestaShop's tables, the log and the triggers; moto_server for S3, DynamoDB,
+SQS and Secrets Manager; the SP-API simulator sending FEED_PROCESSING_FINISHED to SQS. The real
+Lambda handlers are invoked as Lambda would. Artefacts are left in .demo/; every process started here
+is stopped at the end, on Ctrl-C and on error. Exit status 0 only if Amazon ends equal to PrestaShop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import boto3
+import httpx
+
+from amazon_sync.catalogue import CatalogueSpec, create_catalogue
+from amazon_sync.config import SyncConfig
+from amazon_sync.db.connection import connect
+from amazon_sync.db.offers import OfferReader
+from amazon_sync.db.prestashop import create_prestashop_tables
+from amazon_sync.db.schema import Tables, install, install_triggers
+from amazon_sync.db.settings import DatabaseSettings
+from amazon_sync.mariadb_server import ThrowawayMariaDB, free_port
+from amazon_sync.simulator.amazon import SimulatorConfig
+from amazon_sync.state import create_table
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+MARKETPLACE = "A13V1IB3VIYZZH"
+TABLES = Tables("ps_")
+
+
+class LambdaContext:
+    """What the handlers read from Lambda's context object."""
+
+    function_name = "local"
+    memory_limit_in_mb = 512
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:local"
+    aws_request_id = "local-request"
+
+    def __init__(self, seconds: float = 300) -> None:
+        self.deadline = time.monotonic() + seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return int((self.deadline - time.monotonic()) * 1000)
+
+
+def _start(command: list[str], name: str, processes: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
+    log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
+    processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} stopped at start-up: see .demo/logs/{name}.log")
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{name} did not start within 30 s")
+
+
+def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url: str,
+                              rejected: set[str]) -> tuple[int, list[str]]:
+    """Every sendable offer's quantity and price on the simulated Amazon against PrestaShop's."""
+    listings = httpx.get(f"{sim_url}/_simulator/listings").json()["listings"]
+    marketplace = config.marketplaces[0]
+    conn = connect(db)
+    reader = OfferReader(conn, TABLES, config.sku_field)
+    ctx = reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,
+                              marketplace.shop_timezone)
+    checked, problems = 0, []
+    for chunk in reader.all_offer_keys(ctx):
+        for offer in reader.read(ctx, chunk):
+            if not offer.sendable or offer.sku is None or offer.sku in rejected:
+                continue
+            checked += 1
+            listing = listings.get(offer.sku)
+            quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed)
+            price = marketplace.price.apply(offer.price) if offer.price is not None else None
+            amazon_price = None
+            if listing:
+                for entry in listing["attributes"].get("purchasable_offer", []):
+                    if entry["marketplace_id"] == MARKETPLACE:
+                        amazon_price = Decimal(str(entry["our_price"][0]["schedule"][0]["value_with_tax"]))
+            if listing is None or listing["quantity"] != quantity or amazon_price != price:
+                problems.append(f"{offer.sku}: Amazon {listing and listing['quantity']} @ {amazon_price}, "
+                                f"PrestaShop {quantity} @ {price}")
+    conn.close()
+    return checked, problems
+
+
+def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print) -> dict[str, Any]:
+    if out.exists():
+        shutil.rmtree(out)
+    for folder in ("feeds", "reports", "logs"):
+        (out / folder).mkdir(parents=True)
+    processes: list[subprocess.Popen[bytes]] = []
+    server = ThrowawayMariaDB()
+    started = time.monotonic()
+    try:
+        say("[1/6] MariaDB with PrestaShop's tables, the event log, the capture triggers and a sample catalogue")
+        server.start()
+        with server.root_connection() as root, root.cursor() as cur:
+            cur.execute("CREATE DATABASE prestashop CHARACTER SET utf8mb4")
+        db = DatabaseSettings(port=server.port, database="prestashop")
+        conn = connect(db)
+        create_prestashop_tables(conn, TABLES)
+        install(conn, TABLES)
+        install_triggers(conn, TABLES)
+        catalogue = create_catalogue(conn, TABLES, CatalogueSpec(products=products, shops=1, seed=2026))
+        with conn.cursor() as cur:
+            cur.execute("DELETE FROM ps_amazon_sync_log")
+        say(f"      {products} products, {len(catalogue.offers)} offers (combinations, taxes, sale prices)")
+
+        say("[2/6] moto_server (S3, DynamoDB, SQS, Secrets Manager) and the SP-API simulator")
+        moto_port, sim_port = free_port(), free_port()
+        moto_url, sim_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{sim_port}"
+        _start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], "moto", processes, out / "logs")
+        _wait(moto_url, processes[-1], "moto")
+        os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
+                           "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": moto_url})
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="feed-notifications-dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue = sqs.create_queue(QueueName="feed-notifications", Attributes={
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
+        _start([str(BIN / "amazon-sync"), "simulator", "--port", str(sim_port), "--sqs-queue-url", queue,
+                "--sqs-endpoint-url", moto_url, "--queue-seconds", "1", "--processing-seconds", "2"],
+               "simulator", processes, out / "logs")
+        _wait(f"{sim_url}/_simulator/stats", processes[-1], "simulator")
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="demo-documents", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        create_table("demo-state")
+        boto3.client("dynamodb").create_table(
+            TableName="demo-idempotency", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        simulator = SimulatorConfig()
+        secrets = boto3.client("secretsmanager")
+        sp_secret = secrets.create_secret(Name="demo/sp-api", SecretString=json.dumps({
+            "lwa_app_id": simulator.client_id, "lwa_client_secret": simulator.client_secret,
+            "refresh_token": simulator.refresh_tokens[0]}))["ARN"]
+        db_secret = secrets.create_secret(Name="demo/database", SecretString=json.dumps({
+            "engine": "mariadb", "host": "127.0.0.1", "port": server.port, "username": "root", "password": "",
+            "dbname": "prestashop"}))["ARN"]
+        config = {"marketplaces": [{"marketplace_id": MARKETPLACE, "seller_id": simulator.seller_id,
+                                    "shop_id": 1, "country": "FR", "currency": "EUR", "handling_time_days": 2}]}
+        (out / "marketplaces.json").write_text(json.dumps(config, indent=2))
+        os.environ.update({"STATE_TABLE": "demo-state", "DOCUMENT_BUCKET": "demo-documents",
+                           "CONFIG_SOURCE": str(out / "marketplaces.json"), "SPAPI_SECRET_ARN": sp_secret,
+                           "DB_SECRET_ARN": db_secret, "SPAPI_ENDPOINT_URL": sim_url,
+                           "LWA_TOKEN_URL": f"{sim_url}/auth/o2/token", "IDEMPOTENCY_TABLE": "demo-idempotency",
+                           "POWERTOOLS_SERVICE_NAME": "prestashop-amazon-sync",
+                           "POWERTOOLS_METRICS_NAMESPACE": "PrestaShopAmazonSync",
+                           "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
+                           "POWERTOOLS_METRICS_DISABLED": "true"})
+        for folder in ("functions/export", "functions/ack"):
+            sys.path.insert(0, str(ROOT / folder))
+        import ack_handler
+        import export_handler
+
+        def export(event: dict[str, Any]) -> dict[str, Any]:
+            result: dict[str, Any] = export_handler.handler(event, LambdaContext())
+            return result
+
+        def poll() -> dict[str, Any]:
+            result: dict[str, Any] = ack_handler.handler({}, LambdaContext())
+            return result
+
+        def deliver_notifications() -> int:
+            messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+            records = [{"messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
+                        "attributes": {}, "messageAttributes": {}, "md5OfBody": m["MD5OfBody"],
+                        "eventSource": "aws:sqs", "eventSourceARN": dlq_arn.replace("-dlq", ""),
+                        "awsRegion": "eu-west-1"} for m in messages.get("Messages", [])]
+            if records:
+                failures = ack_handler.handler({"Records": records}, LambdaContext())["batchItemFailures"]
+                failed = {f["itemIdentifier"] for f in failures}
+                for message in messages["Messages"]:
+                    if message["MessageId"] not in failed:
+                        sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
+            return len(records)
+
+        def until_quiet(label: str, feed_ids: list[str]) -> dict[str, int]:
+            totals = {"notifications": 0, "accepted": 0, "rejected": 0}
+            for _ in range(60):
+                totals["notifications"] += deliver_notifications()
+                summary = poll()
+                if summary["feeds_in_flight"] == 0 and summary["queue_depth"] == 0:
+                    state = ack_handler.runtime().state
+                    for feed_id in feed_ids:  # whichever path (notification or poll) handled the feed
+                        record = state.get_feed(state.intent_for_feed_id(feed_id) or "")
+                        totals["accepted"] += record.accepted if record else 0
+                        totals["rejected"] += record.rejected if record else 0
+                    return totals
+                time.sleep(0.5)
+            raise RuntimeError(f"{label}: the queue did not drain")
+
+        first = export({"mode": "full"})
+        until_quiet("first full sync", first["feed_ids"])
+        say(f"      first full sync: {first['messages']} offers sent in {first['feeds_submitted']} feed(s), "
+            "as a merchant does after set-up")
+
+        say("[3/6] The shop and its POS change stock and prices with plain SQL")
+        changes = 0
+        with conn.cursor() as cur:
+            # MySQL reports the rows a statement really changed: a sale of an item out of stock changes nothing
+            for index, (product, attribute) in enumerate(catalogue.offers[:40]):
+                changes += cur.execute("UPDATE ps_stock_available SET quantity = GREATEST(quantity + %s, 0) "
+                                       "WHERE id_product = %s AND id_product_attribute = %s",
+                                       (-3 if index % 3 else 12, product, attribute))
+            for product, _ in catalogue.offers[40:55]:
+                changes += cur.execute("UPDATE ps_product_shop SET price = price * 1.05 WHERE id_product = %s",
+                                       (product,))
+            cur.execute("INSERT INTO ps_specific_price (id_specific_price_rule, id_cart, id_product, id_shop, "
+                        "id_shop_group, id_currency, id_country, id_group, id_customer, id_product_attribute, "
+                        "price, from_quantity, reduction, reduction_tax, reduction_type, `from`, `to`) VALUES "
+                        "(0, 0, %s, 0, 0, 0, 0, 0, 0, 0, -1, 1, 0.15, 1, 'percentage', '0000-00-00 00:00:00', "
+                        "'0000-00-00 00:00:00')", (catalogue.offers[60][0],))
+            changes += 1
+            cur.execute("SELECT COUNT(*) FROM ps_amazon_sync_log")
+            captured = int(cur.fetchone()[0])  # type: ignore[index]
+        say(f"      {changes} rows changed by the shop, {captured} log rows captured by the triggers")
+
+        say("[4/6] Export and acknowledgment, as Lambda runs them: with a throttle and a rejected SKU")
+        rejected_sku = str(catalogue.offers[0][0] and _sku(conn, *catalogue.offers[0]))
+        httpx.post(f"{sim_url}/_simulator/faults", json={
+            "throttle": {"createFeed": 1},
+            "sku_errors": {rejected_sku: {"code": "8560", "attributeName": "merchant_suggested_asin",
+                                          "message": "The SKU does not match any ASIN in the Amazon catalog."}}})
+        queue_before = captured
+        exported = export({"mode": "incremental"})
+        totals = until_quiet("incremental sync", exported["feed_ids"])
+        say(f"      {exported['rows_claimed']} rows coalesced into {exported['messages']} message(s) in "
+            f"{exported['feeds_submitted']} feed(s); {exported['throttles']} throttle(s) retried")
+        say(f"      {totals['notifications']} notification(s) delivered; {totals['accepted']} accepted, "
+            f"{totals['rejected']} rejected; log rows are deleted only after Amazon's verdict")
+
+        say("[5/6] Report")
+        errors = ack_handler.runtime().state.sku_errors()
+        rejected = {e.sku for e in errors if e.severity == "ERROR"}
+        checked, mismatches = amazon_matches_prestashop(db, ack_handler.runtime().config, sim_url, rejected)
+        with conn.cursor() as cur:
+            cur.execute("SELECT COUNT(*) FROM ps_amazon_sync_log")
+            queue_after = int(cur.fetchone()[0])  # type: ignore[index]
+        for error in errors:
+            say(f"      rejected {error.sku}: {error.code} {error.message} ({error.attribute})")
+        say(f"      queue depth {queue_before} -> {queue_after}; {checked} SKUs compared with Amazon: "
+            + ("all equal to PrestaShop" if not mismatches else f"{len(mismatches)} differ"))
+        for mismatch in mismatches[:10]:
+            say(f"      MISMATCH {mismatch}")
+
+        say("[6/6] Artefacts in .demo/")
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="demo-documents", Prefix="feeds/"):
+            for item in page.get("Contents", []):
+                key = item["Key"]
+                name = key.split("/")[-1]
+                if name.endswith(".report.json"):
+                    body = s3.get_object(Bucket="demo-documents", Key=key)["Body"].read()
+                    (out / "reports" / name).write_bytes(body)
+                elif name.endswith(".json"):
+                    (out / "feeds" / name).write_bytes(s3.get_object(Bucket="demo-documents", Key=key)["Body"].read())
+        summary = {
+            "offers": len(catalogue.offers), "changes_made": changes, "changes_captured": captured,
+            "first_full_sync_messages": first["messages"], "feeds_sent": len(list((out / "feeds").glob("*.json"))),
+            "incremental": {"rows_claimed": exported["rows_claimed"], "messages": exported["messages"],
+                            "feeds": exported["feeds_submitted"], "throttles_retried": exported["throttles"]},
+            "messages_accepted": totals["accepted"], "messages_rejected": totals["rejected"],
+            "rejections": [{"sku": e.sku, "code": e.code, "message": e.message, "attribute": e.attribute}
+                           for e in errors if e.severity == "ERROR"],
+            "notifications_delivered": totals["notifications"],
+            "queue_depth_before": queue_before, "queue_depth_after": queue_after,
+            "skus_compared": checked, "mismatches": mismatches, "in_sync": not mismatches and queue_after == 0,
+            "seconds": round(time.monotonic() - started, 1),
+        }
+        (out / "summary.json").write_text(json.dumps(summary, indent=2))
+        conn.close()
+        return summary
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+        server.stop()
+
+
+def _sku(conn: Any, product: int, attribute: int) -> str:
+    with conn.cursor() as cur:
+        if attribute:
+            cur.execute("SELECT reference FROM ps_product_attribute WHERE id_product_attribute = %s", (attribute,))
+        else:
+            cur.execute("SELECT reference FROM ps_product WHERE id_product = %s", (product,))
+        return str(cur.fetchone()[0])
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="Run the whole sync locally and check Amazon equals PrestaShop.")
+    parser.add_argument("--out", default=str(ROOT / ".demo"), help="where the artefacts go (default .demo/)")
+    parser.add_argument("--products", type=int, default=300)
+    args = parser.parse_args()
+    signal.signal(signal.SIGTERM, _interrupted)
+    try:
+        summary = run_demo(Path(args.out), args.products)
+    except KeyboardInterrupt:
+        print("demo interrupted: every process it started has been stopped", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        return 1
+    print(f"done in {summary['seconds']} s: " + ("in sync" if summary["in_sync"] else "NOT in sync"))
+    return 0 if summary["in_sync"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
