@@ -16,4 +16,8 @@ def secret_string(secret_id: str) -> str:
     from aws_lambda_powertools.utilities import parameters
 
     value = parameters.SecretsProvider().get(secret_id)
-    return value if isinstance(value, str) else bytes(value).decode()
+    if isinstance(value, bytes):
+        return value.decode()
+    if not isinstance(value, str):
+        raise TypeError(f"secret {secret_id} is not a string")
+    return value
