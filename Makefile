@@ -6,7 +6,7 @@ BIN   := $(VENV)/bin
 PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
-.PHONY: setup mariadb lint typecheck test unit demo bench-export bench-ack bench-triggers soak clean
+.PHONY: setup mariadb lint typecheck template-check rds-ca test unit demo bench-export bench-ack bench-triggers soak clean
 
 setup: $(VENV)/.installed mariadb
 
@@ -40,10 +40,35 @@ typecheck: setup
 	@echo "==> mypy"
 	@$(BIN)/mypy layers/shared/amazon_sync functions tests bench demo
 
+# The SAM CLI pins an older boto3 than the project: it lives in a virtualenv of its own.
+SAM_VENV := .venv-sam
+SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
+
+$(SAM_VENV)/.installed: requirements-sam.txt
+	@echo "==> creating $(SAM_VENV) for the SAM CLI"
+	@$(PYTHON) -m venv $(SAM_VENV)
+	@$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	@$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	@touch $@
+
+# Everything about the template that can be checked without an AWS account.
+template-check: setup $(SAM_VENV)/.installed
+	@echo "==> cfn-lint (with the serverless rules)"
+	@$(BIN)/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
+	@echo "==> sam validate --lint"
+	@$(SAM) validate --lint --region eu-west-1
+	@echo "==> sam build"
+	@$(SAM) build --region eu-west-1 >/dev/null && echo "sam build: OK (.aws-sam/build)"
+
+# The RDS CA bundle the functions verify the database with; run before `sam build` for a deployment.
+rds-ca:
+	@curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
+	  -o layers/shared/amazon_sync/certs/rds-global-bundle.pem && echo "RDS CA bundle saved"
+
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
-test: lint typecheck
+test: lint typecheck template-check
 	@echo "==> pytest"
-	@$(BIN)/pytest -q $(PYTEST_ARGS)
+	@$(BIN)/pytest -q -p no:logging $(PYTEST_ARGS)
 
 unit: setup
 	@$(BIN)/pytest -q $(PYTEST_ARGS)
@@ -52,7 +77,7 @@ bench-triggers: setup
 	@$(BIN)/python -m bench.bench_triggers
 
 clean:
-	rm -rf $(VENV) .aws-sam .demo .bench .mypy_cache .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .demo .bench .mypy_cache .pytest_cache .ruff_cache
 
 bench-export: setup
 	@$(BIN)/python -m bench.bench_export
