@@ -58,7 +58,8 @@ template-check: setup $(SAM_VENV)/.installed
 	@echo "==> sam validate --lint"
 	@$(SAM) validate --lint --region eu-west-1
 	@echo "==> sam build"
-	@$(SAM) build --region eu-west-1 >/dev/null && echo "sam build: OK (.aws-sam/build)"
+	@$(SAM) build --region eu-west-1 >.sam-build.log 2>&1 && echo "sam build: OK (.aws-sam/build)" \
+	  || { cat .sam-build.log; exit 1; }
 
 # The RDS CA bundle the functions verify the database with; run before `sam build` for a deployment.
 rds-ca:
