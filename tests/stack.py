@@ -152,8 +152,26 @@ def aws():
 
 
 @pytest.fixture
-def make_stack(shop_db, simulator, monkeypatch, tmp_path, aws):
+def make_stack(shop_db, simulator, monkeypatch, tmp_path, aws, amazon_models):
+    """A stack per test; at the end, every feed document the test produced (submitted or dry run)
+    is checked against Amazon's JSON_LISTINGS_FEED schema from ../shared."""
+    built: list[Stack] = []
+
     def make(spec: CatalogueSpec | None = None, **config: Any) -> Stack:
-        return build_stack(shop_db, simulator, monkeypatch, tmp_path,
-                           spec or CatalogueSpec(products=40, seed=9), base_config(**config))
-    return make
+        stack = build_stack(shop_db, simulator, monkeypatch, tmp_path,
+                            spec or CatalogueSpec(products=40, seed=9), base_config(**config))
+        built.append(stack)
+        return stack
+
+    yield make
+    if amazon_models is None:
+        return
+    s3 = boto3.client("s3")
+    for stack in built:
+        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
+                for o in page.get("Contents", [])]
+        for key in keys:
+            if key.startswith(("feeds/", "dry-run/")) and key.endswith(".json") and ".report." not in key:
+                document = json.loads(s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read())
+                problems = [e.message for e in amazon_models.feed.iter_errors(document)]
+                assert problems == [], f"{key} does not match the JSON_LISTINGS_FEED schema: {problems[:3]}"
