@@ -26,7 +26,8 @@ import pymysql
 from amazon_sync.catalogue import Catalogue, CatalogueSpec, seed_log_rows
 from amazon_sync.db.connection import connect
 from amazon_sync.db.settings import DatabaseSettings
-from amazon_sync.mariadb_server import ThrowawayMariaDB, free_port
+from amazon_sync.local_processes import free_port, wait_for_http
+from amazon_sync.mariadb_server import ThrowawayMariaDB
 from amazon_sync.simulator.amazon import SimulatorConfig
 from amazon_sync.state import create_table
 from amazon_sync.wiring import Runtime
@@ -93,19 +94,6 @@ class PeakMemory:
         return round(self.peak / 1024 / 1024, 1)
 
 
-def _wait_for(url: str, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{what} exited at start-up")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{what} did not start")
-
-
 @dataclass
 class BenchStack:
     server: ThrowawayMariaDB
@@ -142,8 +130,8 @@ def bench_stack(tmp: str, *, triggers: bool = False) -> Iterator[BenchStack]:
                  "--queue-seconds", "3600", "--processing-seconds", "1", "--validate-messages", "100"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
             moto_url, sim_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{sim_port}"
-            _wait_for(moto_url, processes[0], "moto_server")
-            _wait_for(f"{sim_url}/_simulator/stats", processes[1], "simulator")
+            wait_for_http(moto_url, processes[0], "moto_server")
+            wait_for_http(f"{sim_url}/_simulator/stats", processes[1], "simulator")
             os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                                "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": moto_url})
             sim_config = SimulatorConfig()

@@ -32,7 +32,8 @@ from amazon_sync.db.offers import OfferReader
 from amazon_sync.db.prestashop import create_prestashop_tables
 from amazon_sync.db.schema import Tables, install, install_triggers
 from amazon_sync.db.settings import DatabaseSettings
-from amazon_sync.mariadb_server import ThrowawayMariaDB, free_port
+from amazon_sync.local_processes import free_port, wait_for_http
+from amazon_sync.mariadb_server import ThrowawayMariaDB
 from amazon_sync.simulator.amazon import SimulatorConfig
 from amazon_sync.state import create_table
 
@@ -60,19 +61,6 @@ class LambdaContext:
 def _start(command: list[str], name: str, processes: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
     log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
     processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], name: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{name} stopped at start-up: see .demo/logs/{name}.log")
-        try:
-            httpx.get(url, timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError(f"{name} did not start within 30 s")
 
 
 def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url: str,
@@ -132,7 +120,7 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         moto_port, sim_port = free_port(), free_port()
         moto_url, sim_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{sim_port}"
         _start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], "moto", processes, out / "logs")
-        _wait(moto_url, processes[-1], "moto")
+        wait_for_http(moto_url, processes[-1], "moto_server")
         os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
                            "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": moto_url})
         sqs = boto3.client("sqs")
@@ -143,7 +131,7 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         _start([str(BIN / "amazon-sync"), "simulator", "--port", str(sim_port), "--sqs-queue-url", queue,
                 "--sqs-endpoint-url", moto_url, "--queue-seconds", "1", "--processing-seconds", "2"],
                "simulator", processes, out / "logs")
-        _wait(f"{sim_url}/_simulator/stats", processes[-1], "simulator")
+        wait_for_http(f"{sim_url}/_simulator/stats", processes[-1], "simulator")
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="demo-documents", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         create_table("demo-state")

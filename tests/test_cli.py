@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from amazon_sync.cli import main
-from amazon_sync.mariadb_server import free_port
+from amazon_sync.local_processes import free_port
 from tests.test_export import change_stock
 
 

@@ -55,7 +55,7 @@ def test_wrong_password_is_one_line(shop_db, env_for, capsys):
 
 
 def test_unreachable_host_is_one_line(shop_db, env_for, capsys):
-    from amazon_sync.mariadb_server import free_port
+    from amazon_sync.local_processes import free_port
     env_for(shop_db, DB_PORT=str(free_port()))
     assert main(["db", "install"]) == 1
     assert "cannot reach the database" in capsys.readouterr().err

@@ -6,6 +6,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from amazon_sync.wiring import use_runtime
 from tests.test_ack import LambdaContextStub
 from tests.test_export import change_stock
 
@@ -36,10 +37,10 @@ def handlers(make_stack):
         TableName="sync-idempotency", BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
-    export_handler._runtime = ack_handler._runtime = stack.runtime
+    use_runtime(stack.runtime)
     export_handler.persistence.table_name = "sync-idempotency"
     yield stack, export_handler, ack_handler
-    export_handler._runtime = ack_handler._runtime = None
+    use_runtime(None)
 
 
 def test_manual_events_run_and_publish_metrics(handlers, capsys):

@@ -14,20 +14,13 @@ from pydantic import ValidationError
 
 from amazon_sync.ack import AckRequest, FeedNotification
 from amazon_sync.metrics import publish_ack
-from amazon_sync.wiring import Runtime
+from amazon_sync.wiring import shared_runtime
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603 (one per execution environment: connections and tokens are reused)
-    if _runtime is None:
-        _runtime = Runtime.from_env()
-    return _runtime
+runtime = shared_runtime
 
 
 def handle_notification(record: SQSRecord) -> None:

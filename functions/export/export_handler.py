@@ -21,21 +21,14 @@ from pydantic import ValidationError
 from amazon_sync.errors import SyncError
 from amazon_sync.export import ExportRequest, ExportSummary
 from amazon_sync.metrics import publish_export
-from amazon_sync.wiring import Runtime
+from amazon_sync.wiring import shared_runtime
 
 logger = Logger()
 metrics = Metrics()
 tracer = Tracer()
 idempotency = IdempotencyConfig(event_key_jmespath="scheduledTime", expires_after_seconds=24 * 3600)
 persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "idempotency"))
-_runtime: Runtime | None = None
-
-
-def runtime() -> Runtime:
-    global _runtime  # noqa: PLW0603 (one per execution environment: connections and tokens are reused)
-    if _runtime is None:
-        _runtime = Runtime.from_env()
-    return _runtime
+runtime = shared_runtime
 
 
 def export(request: ExportRequest, context: LambdaContext) -> dict[str, Any]:

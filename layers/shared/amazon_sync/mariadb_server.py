@@ -8,7 +8,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 import pymysql
 
 from amazon_sync.errors import SyncError
+from amazon_sync.local_processes import free_port
 
 
 def _find_binary(*names: str) -> str:
@@ -32,13 +32,6 @@ def _find_binary(*names: str) -> str:
         f"{names[0]} not found: install MariaDB's server package (`apt-get install mariadb-server`), "
         "or run `make setup`, which does it when you are root"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class ThrowawayMariaDB:

@@ -138,6 +138,23 @@ class Runtime:
                             remaining_seconds=remaining_seconds, **overrides)
 
 
+_shared: Runtime | None = None
+
+
+def shared_runtime() -> Runtime:
+    """One Runtime per execution environment: connections, tokens and secrets outlive invocations."""
+    global _shared  # noqa: PLW0603
+    if _shared is None:
+        _shared = Runtime.from_env()
+    return _shared
+
+
+def use_runtime(runtime: Runtime | None) -> None:
+    """Install (or, with None, forget) the shared Runtime: the local run and the tests build their own."""
+    global _shared  # noqa: PLW0603
+    _shared = runtime
+
+
 def monotonic_deadline(seconds: float) -> Callable[[], float]:
     end = time.monotonic() + seconds
     return lambda: end - time.monotonic()
