@@ -18,7 +18,7 @@ from bench.stack import OFFERS, ROWS, PeakMemory, SqlTimer, bench_stack, time_pl
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, bench_stack(tmp) as stack:
         select_seconds = time_plain_select(stack.settings)
-        exporter = stack.runtime.exporter(remaining_seconds=lambda: 900.0, claim_chunk=2000)
+        exporter = stack.runtime.exporter(remaining_seconds=lambda: 900.0)
         with PeakMemory() as memory, SqlTimer() as sql:
             started = time.perf_counter()
             summary = exporter.run(ExportRequest())

@@ -102,7 +102,7 @@ class Exporter:
     def __init__(self, *, log: EventLog, reader: OfferReader, config: SyncConfig, state: StateStore,
                  store: DocumentStore, gateway_for: Callable[[str], FeedsGateway],
                  remaining_seconds: Callable[[], float] = lambda: 900.0, lease_seconds: float = 900.0,
-                 claim_chunk: int = 2000, backoff_seconds: float = 60.0,
+                 claim_chunk: int = 1000, backoff_seconds: float = 60.0,
                  crash_hook: Callable[[str], None] | None = None, now: Callable[[], float] = time.time,
                  dry_run_store: DocumentStore | None = None,
                  progress: Callable[[ExportSummary], None] | None = None) -> None:
