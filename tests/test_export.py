@@ -294,3 +294,13 @@ def test_a_crash_loses_nothing_and_acknowledges_once(make_stack, point):
         # the feed Amazon received before the crash was adopted, not sent twice
         intents = [stack.runtime.state.intent_for_feed_id(f.feed_id) for f in submitted]
         assert all(intents)
+
+
+def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(make_stack):
+    stack = make_stack(max_messages_per_feed=10, feeds_per_window=2)
+    first = stack.export(mode="full")
+    assert first.feeds_submitted == 2 and first.messages == len(stack.catalogue.offers)
+    assert first.continuation_rows == len(stack.catalogue.offers) - 20
+    assert stack.log_count(0) == first.continuation_rows  # the rest waits in the queue, not lost
+    stack.sync_until_quiet(rounds=20)
+    assert stack.mismatches() == []

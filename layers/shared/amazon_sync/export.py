@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -66,6 +66,7 @@ class ExportSummary:
     throttles: int = 0
     rows_deleted_without_feed: int = 0
     rows_released: int = 0
+    continuation_rows: int = 0
     recovered_intents: int = 0
     duration_seconds: float = 0.0
     dry_run_documents: list[str] = field(default_factory=list)
@@ -84,6 +85,7 @@ class MarketplaceRun:
     gateway: FeedsGateway | None
     budget_left: bool = True
     feeds: int = 0
+    full: bool = False
 
 
 @dataclass
@@ -93,6 +95,14 @@ class BatchProgress:
     budget: int
     unsent: set[int] = field(default_factory=set)
     every_product_unsent: bool = False
+    # Offers a full run could not send (Amazon's feed budget): new log rows carry them to the next runs.
+    continuation: set[LogKey] = field(default_factory=set)
+
+    def leave_for_later(self, run: MarketplaceRun, offers: Iterable[tuple[int, int]]) -> None:
+        for product, attribute in offers:
+            self.unsent.add(product)
+            if run.full:
+                self.continuation.add(LogKey(product, attribute, run.config.shop_id))
 
     def can_submit(self, run: MarketplaceRun) -> bool:
         return self.budget > 0 and run.budget_left
@@ -169,11 +179,11 @@ class Exporter:
         progress = BatchProgress(batch, summary, budget=self._feed_budget())
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, batch.batch_id)
-            full = request.mode == "full" or any(key.id_product == 0 for key in keys)
-            for chunk in self._offer_chunks(run, keys, full, in_flight):
+            run.full = request.mode == "full" or any(key.id_product == 0 for key in keys)
+            for chunk in self._offer_chunks(run, keys, run.full, in_flight):
                 if not progress.can_submit(run) or self.remaining_seconds() < 30:
-                    progress.unsent.update(product for product, _ in chunk)
-                    progress.every_product_unsent |= full
+                    progress.leave_for_later(run, chunk)
+                    progress.every_product_unsent |= run.full
                     continue
                 for planned in self._plan(run, chunk, incremental=request.mode == "incremental",
                                           summary=summary):
@@ -184,6 +194,9 @@ class Exporter:
             if last is not None:
                 self._dispatch(run, progress, last)
         unsent, every_product_unsent = progress.unsent, progress.every_product_unsent
+        if progress.continuation:
+            summary.continuation_rows = self.log.add_rows((key, "product") for key in sorted(
+                progress.continuation, key=lambda k: (k.id_product, k.id_product_attribute, k.id_shop)))
         manifest_key = f"batches/{batch.batch_id}.json.gz"
         put_json_gz(self.store, manifest_key, {"batch_id": batch.batch_id, "unsent_products": sorted(unsent),
                                                "every_product_unsent": every_product_unsent})
@@ -299,14 +312,15 @@ class Exporter:
 
     def _dispatch(self, run: MarketplaceRun, progress: BatchProgress, document: FeedDocument) -> None:
         if not progress.can_submit(run):
-            progress.unsent.update(ref.id_product for ref in document.messages)
+            progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
             return
         progress.budget -= 1
-        self._submit(run, progress.batch, document, progress.summary, progress.unsent)
+        if not self._submit(run, progress.batch, document, progress.summary):
+            progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
 
-    def _submit(self, run: MarketplaceRun, batch: BatchRecord, document: FeedDocument, summary: ExportSummary,
-                unsent: set[int]) -> None:
-        """Write, record and submit one feed document."""
+    def _submit(self, run: MarketplaceRun, batch: BatchRecord, document: FeedDocument,
+                summary: ExportSummary) -> bool:
+        """Write, record and submit one feed document; False when Amazon did not take it."""
         marketplace_id = run.config.marketplace_id
         run.feeds += 1
         day = datetime.fromtimestamp(self.now(), UTC).strftime("%Y/%m/%d")
@@ -335,14 +349,14 @@ class Exporter:
             self.log.forget_accepted(marketplace_id, [ref.sku for ref in document.messages])
             run.budget_left = False
             summary.feeds_abandoned += 1
-            unsent.update(ref.id_product for ref in document.messages)
-            return
+            return False
         self.crash_hook("after_create_feed")
         record.status, record.feed_id, record.submitted_at = "IN_FLIGHT", feed_id, self.now()
         self.state.save_feed(record)
         self.state.note_submission(JSON_FEED_WINDOW_SECONDS, self.now())
         summary.feeds_submitted += 1
         summary.feed_ids.append(feed_id)
+        return True
 
     # -- dry run ----------------------------------------------------------------------------------
 
