@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.db.eventlog import EventLog
 from amazon_sync.db.offers import LogKey, Offer, OfferReader, ShopContext
-from amazon_sync.errors import AmazonError, ConfigurationError
+from amazon_sync.errors import AmazonError
 from amazon_sync.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message
 from amazon_sync.recovery import recover_orphan_intents
 from amazon_sync.settle import batch_picture, settle_rows
@@ -178,7 +178,7 @@ class Exporter:
         summary.keys = len(keys)
         progress = BatchProgress(batch, summary, budget=self._feed_budget())
         for marketplace in marketplaces:
-            run = self._start_marketplace(marketplace, batch.batch_id)
+            run = self._start_marketplace(marketplace)
             run.full = request.mode == "full" or any(key.id_product == 0 for key in keys)
             for chunk in self._offer_chunks(run, keys, run.full, in_flight):
                 if not progress.can_submit(run) or self.remaining_seconds() < 30:
@@ -236,7 +236,7 @@ class Exporter:
             self.progress(summary)
         return keys, rows_by_key
 
-    def _start_marketplace(self, marketplace: MarketplaceConfig, batch_id: int) -> MarketplaceRun:
+    def _start_marketplace(self, marketplace: MarketplaceConfig) -> MarketplaceRun:
         context = self.reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,
                                            marketplace.shop_timezone, marketplace.conversion_rate,
                                            marketplace.allow_orders_when_out_of_stock)
@@ -369,7 +369,7 @@ class Exporter:
         summary.keys = len(keys)
         stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
         for marketplace in marketplaces:
-            run = self._start_marketplace(marketplace, 0)
+            run = self._start_marketplace(marketplace)
             full = request.mode == "full" or any(key.id_product == 0 for key in keys)
             documents: list[FeedDocument] = []
             for chunk in self._offer_chunks(run, keys, full, set()):
@@ -384,11 +384,3 @@ class Exporter:
                 key = f"dry-run/{marketplace.marketplace_id}/{stamp}-{number}.json"
                 self.dry_run_store.put(key, document.body)
                 summary.dry_run_documents.append(key)
-
-
-def require_configured(config: SyncConfig, marketplace_ids: list[str] | None) -> None:
-    for marketplace_id in marketplace_ids or []:
-        try:
-            config.marketplace(marketplace_id)
-        except ConfigurationError:
-            raise ConfigurationError(f"marketplace {marketplace_id} in the request is not configured") from None

@@ -7,7 +7,6 @@ The Lambda functions, the operator CLI and the local run all go through here, so
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -153,8 +152,3 @@ def use_runtime(runtime: Runtime | None) -> None:
     """Install (or, with None, forget) the shared Runtime: the local run and the tests build their own."""
     global _shared  # noqa: PLW0603
     _shared = runtime
-
-
-def monotonic_deadline(seconds: float) -> Callable[[], float]:
-    end = time.monotonic() + seconds
-    return lambda: end - time.monotonic()
