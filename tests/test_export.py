@@ -304,3 +304,23 @@ def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(
     assert stack.log_count(0) == first.continuation_rows  # the rest waits in the queue, not lost
     stack.sync_until_quiet(rounds=20)
     assert stack.mismatches() == []
+
+
+def test_a_catalogue_wide_change_reaches_products_whose_feed_was_in_flight(make_stack):
+    """A specific price for every product (id_product 0) while one product's feed is still in flight."""
+    stack = make_stack()
+    stack.sync_until_quiet()
+    product = next(p for p, a in stack.catalogue.offers if a == 0)
+    change_stock(stack, product, 0, 3)
+    assert stack.export().feeds_submitted == 1  # in flight from now on
+    stack.db.sql("INSERT INTO ps_specific_price (id_specific_price_rule, id_cart, id_product, id_shop, id_shop_group, "
+                 "id_currency, id_country, id_group, id_customer, id_product_attribute, price, from_quantity, "
+                 "reduction, reduction_tax, reduction_type, `from`, `to`) VALUES (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
+                 "-1, 1, 0.5, 1, 'percentage', '0000-00-00 00:00:00', '0000-00-00 00:00:00')")
+    summary = stack.export()
+    assert summary.continuation_rows >= 1
+    stack.sync_until_quiet()
+    sku = stack.expected_sku(product, 0)
+    offer = stack.amazon.listings[sku].offer(MARKETPLACE_FR)
+    assert offer["discounted_price"][0]["schedule"][0]["value_with_tax"] == pytest.approx(
+        offer["our_price"][0]["schedule"][0]["value_with_tax"] / 2, abs=0.01)

@@ -180,6 +180,9 @@ class Exporter:
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace)
             run.full = request.mode == "full" or any(key.id_product == 0 for key in keys)
+            if run.full:
+                # products whose feed is still in flight are left out of a full pass: they come back later
+                progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
             for chunk in self._offer_chunks(run, keys, run.full, in_flight):
                 if not progress.can_submit(run) or self.remaining_seconds() < 30:
                     progress.leave_for_later(run, chunk)
