@@ -77,7 +77,7 @@ class Stack:
     def listing(self, sku: str) -> dict[str, Any]:
         return httpx.get(f"{self.simulator.url}/_simulator/listings/{sku}").json()
 
-    def expected(self, marketplace: str = MARKETPLACE_FR) -> dict[str, tuple[int, Decimal]]:
+    def expected(self, marketplace: str = MARKETPLACE_FR) -> dict[str, tuple[int, Decimal, Decimal | None]]:
         """What Amazon should show per SKU: PrestaShop's values with the configuration's rules."""
         config = self.runtime.config.marketplace(marketplace)
         reader = OfferReader(self.db.conn, self.db.tables, self.runtime.config.sku_field)
@@ -86,13 +86,15 @@ class Stack:
         for chunk in reader.all_offer_keys(ctx):
             for offer in reader.read(ctx, chunk):
                 if offer.sendable and offer.sku:
-                    expected[offer.sku] = (config.quantity.apply(offer.quantity, offer.backorders_allowed),
-                                           config.price.apply(offer.price))
+                    price = config.price.apply(offer.price)
+                    sale = config.price.apply(offer.sale.price) if offer.sale else None
+                    expected[offer.sku] = (config.quantity.apply(offer.quantity, offer.backorders_allowed), price,
+                                           sale if sale is not None and sale < price else None)
         return expected
 
     def mismatches(self, marketplace: str = MARKETPLACE_FR, skus: set[str] | None = None) -> list[str]:
         problems = []
-        for sku, (quantity, price) in self.expected(marketplace).items():
+        for sku, (quantity, price, sale) in self.expected(marketplace).items():
             if skus is not None and sku not in skus:
                 continue
             listing = self.amazon.listings.get(sku)
@@ -100,9 +102,13 @@ class Stack:
                 problems.append(f"{sku}: not on Amazon")
                 continue
             amazon_price = listing.price(marketplace)
-            if listing.quantity() != quantity or amazon_price is None or Decimal(str(amazon_price)) != price:
-                problems.append(f"{sku}: Amazon {listing.quantity()} @ {listing.price(marketplace)}, "
-                                f"PrestaShop {quantity} @ {price}")
+            offer = listing.offer(marketplace) or {}
+            discounted = offer.get("discounted_price")
+            amazon_sale = Decimal(str(discounted[0]["schedule"][0]["value_with_tax"])) if discounted else None
+            if (listing.quantity() != quantity or amazon_price is None or Decimal(str(amazon_price)) != price
+                    or amazon_sale != sale):
+                problems.append(f"{sku}: Amazon {listing.quantity()} @ {amazon_price} (sale {amazon_sale}), "
+                                f"PrestaShop {quantity} @ {price} (sale {sale})")
         return problems
 
     def expected_sku(self, product: int, attribute: int) -> str:
