@@ -30,8 +30,8 @@ from amazon_sync.wiring import Runtime
 from tests.conftest import MARKETPLACE_FR
 from tests.stack import MARKETPLACE_DE, base_config
 
-SEEDS = int(os.environ.get("SOAK_SEEDS", "3"))
-STEPS = int(os.environ.get("SOAK_STEPS", "60"))
+SEEDS = int(os.environ.get("SOAK_SEEDS", "5"))
+STEPS = int(os.environ.get("SOAK_STEPS", "100"))
 EXPORT_CRASH_POINTS = ["after_claim", "after_s3", "after_create_feed"]
 ACK_CRASH_POINTS = ["after_report", "before_settle"]
 
