@@ -324,3 +324,27 @@ def test_a_catalogue_wide_change_reaches_products_whose_feed_was_in_flight(make_
     offer = stack.amazon.listings[sku].offer(MARKETPLACE_FR)
     assert offer["discounted_price"][0]["schedule"][0]["value_with_tax"] == pytest.approx(
         offer["our_price"][0]["schedule"][0]["value_with_tax"] / 2, abs=0.01)
+
+
+def test_a_crash_before_the_second_marketplace_still_reaches_it(make_stack):
+    import time as clock
+
+    fr = base_config()["marketplaces"][0]
+    stack = make_stack(marketplaces=[fr, {**fr, "marketplace_id": MARKETPLACE_DE, "country": "DE"}])
+    stack.sync_until_quiet()
+    product = next(p for p, a in stack.catalogue.offers if a == 0)
+    stack.db.sql("UPDATE ps_product_shop SET price = price + 10 WHERE id_product = %s", (product,))
+
+    def crash(where):
+        if where == "after_create_feed":  # the French feed reached Amazon; the German one was never built
+            raise CrashPoint(where)
+
+    with pytest.raises(CrashPoint):
+        stack.export(_exporter={"crash_hook": crash})
+    stack.db.sql("UPDATE ps_amazon_sync_log SET claimed_at = claimed_at - INTERVAL 2 HOUR")
+    stack.advance()
+    later = clock.time() + 3600
+    stack.runtime.acknowledger(now=lambda: later).run()
+    stack.sync_until_quiet()
+    sku = stack.expected_sku(product, 0)
+    assert stack.mismatches(MARKETPLACE_FR, {sku}) == [] and stack.mismatches(MARKETPLACE_DE, {sku}) == []

@@ -62,7 +62,9 @@ class BatchPicture:
             return "retry"
         unsent = self.every_product_unsent or key.id_product in self.unsent_products or (
             key.id_product == 0 and bool(self.unsent_products))
-        if "requeue" in verdicts or unsent or (self.interrupted and not verdicts):
+        # A run that died may not have reached every marketplace: a message accepted on one of them
+        # says nothing about the others, so its rows go round once more instead of being deleted.
+        if "requeue" in verdicts or unsent or self.interrupted:
             return "requeue"
         return "delete"
 
