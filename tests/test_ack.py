@@ -224,3 +224,15 @@ def test_after_a_fatal_feed_nothing_is_skipped_as_unchanged(make_stack):
     stack.db.sql("UPDATE ps_amazon_sync_log SET not_before = NULL")
     stack.sync_until_quiet()
     assert stack.amazon.listings[sku].price(MARKETPLACE_FR) == 12.0
+
+
+def test_temporary_issue_codes_come_from_the_configuration(make_stack):
+    stack = make_stack(temporary_issue_codes=["77777"])
+    product, attribute = stack.catalogue.offers[0]
+    sku = stack.expected_sku(product, attribute)
+    stack.amazon.faults.sku_errors = {sku: {"code": "77777", "message": "try again later"}}
+    change_stock(stack, product, attribute, 3)
+    stack.export()
+    stack.advance()
+    summary = stack.ack()
+    assert summary.messages_retried == 1 and summary.messages_rejected == 0 and stack.log_count(PENDING) == 1

@@ -28,7 +28,7 @@ from amazon_sync.storage import DocumentStore, get_json_gz, put_json_gz
 
 logger = logging.getLogger(__name__)
 
-# Issue codes for Amazon-side trouble that a later attempt can fix; configurable in AckSettings.
+# Issue codes for Amazon-side trouble that a later attempt can fix (SyncConfig.temporary_issue_codes).
 DEFAULT_TEMPORARY_CODES = ("4000000", "4000005", "5000", "5001")
 
 

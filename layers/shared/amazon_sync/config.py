@@ -117,6 +117,9 @@ class SyncConfig(BaseModel):
     max_feed_bytes: int = Field(default=9 * 1024 * 1024, ge=1024, le=10 * 1024 * 1024)
     max_rows_per_run: int = Field(default=2_000_000, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=100, description="failed feeds before rows are marked failed")
+    temporary_issue_codes: list[str] = Field(
+        default_factory=lambda: ["4000000", "4000005", "5000", "5001"],
+        description="processing-report issue codes for Amazon-side trouble: retried instead of recorded as rejected")
 
     @model_validator(mode="after")
     def _unique_and_regions(self) -> SyncConfig:

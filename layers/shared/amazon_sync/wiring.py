@@ -133,7 +133,9 @@ class Runtime:
         conn = self.connection()
         return Acknowledger(log=EventLog(conn, self.tables), state=self.state, store=self.store,
                             gateway_for=self.gateway_for(remaining_seconds), config=self.config,
-                            settings=settings or AckSettings(lease_seconds=self.settings.lease_seconds),
+                            settings=settings or AckSettings(
+                                lease_seconds=self.settings.lease_seconds,
+                                temporary_codes=tuple(self.config.temporary_issue_codes)),
                             remaining_seconds=remaining_seconds, **overrides)
 
 
