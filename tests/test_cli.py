@@ -130,3 +130,12 @@ def test_simulator_command_serves_until_stopped():
     finally:
         process.terminate()
         process.wait(timeout=10)
+
+
+def test_remote_export_needs_the_function_name_and_says_what_failed(capsys, monkeypatch, aws):
+    monkeypatch.delenv("EXPORT_FUNCTION_NAME", raising=False)
+    code, _, err = run(capsys, "export", "--remote")
+    assert code == 1 and "EXPORT_FUNCTION_NAME" in err
+    monkeypatch.setenv("EXPORT_FUNCTION_NAME", "no-such-function")
+    code, _, err = run(capsys, "export", "--remote", "--full")
+    assert code == 1 and "cannot invoke no-such-function" in err
