@@ -236,3 +236,17 @@ def test_temporary_issue_codes_come_from_the_configuration(make_stack):
     stack.advance()
     summary = stack.ack()
     assert summary.messages_retried == 1 and summary.messages_rejected == 0 and stack.log_count(PENDING) == 1
+
+
+def test_messages_a_done_report_does_not_account_for_are_retried(make_stack):
+    stack = make_stack()
+    for index in range(3):
+        change_stock(stack, *stack.catalogue.offers[index], 20 + index)
+    stack.amazon.faults.partial_processing = 1
+    stack.export()
+    stack.advance()
+    summary = stack.ack(settings=AckSettings(backoff_seconds=0))
+    assert summary.messages_accepted == 0 and summary.messages_retried == 3 and stack.log_count(PENDING) == 3
+    stack.sync_until_quiet()
+    skus = {stack.expected_sku(*stack.catalogue.offers[i]) for i in range(3)}
+    assert stack.mismatches(MARKETPLACE_FR, skus) == []

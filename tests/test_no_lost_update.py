@@ -185,13 +185,16 @@ class Driver:
 
     def fault(self):
         faults = self.stack.amazon.faults
-        kind = self.rng.choice(["throttle", "5xx", "FATAL", "FATAL_APPLIED", "CANCELLED", "duplicates", "getFeed"])
+        kind = self.rng.choice(["throttle", "5xx", "FATAL", "FATAL_APPLIED", "CANCELLED", "duplicates", "getFeed",
+                                "partial"])
         if kind == "throttle":
             faults.throttle["createFeed"] = self.rng.randint(1, 3)
         elif kind == "5xx":
             faults.create_feed_statuses.append(self.rng.choice([500, 503]))
         elif kind in ("FATAL", "FATAL_APPLIED", "CANCELLED"):
             faults.feed_outcomes.append(kind)
+        elif kind == "partial":
+            faults.partial_processing = self.rng.randint(0, 2)
         elif kind == "duplicates":
             faults.duplicate_notifications = not faults.duplicate_notifications
         else:
@@ -232,6 +235,7 @@ class Driver:
         faults.throttle.clear()
         faults.create_feed_statuses.clear()
         faults.feed_outcomes.clear()
+        faults.partial_processing = None
         for _ in range(rounds):
             self.pass_time(400)  # past leases, backoffs and the 5-feeds-per-5-minutes window
             self.export(crash=0)

@@ -256,6 +256,12 @@ class Acknowledger:
                 continue
             by_message.setdefault(issue.messageId, []).append(issue)
         refs = [FeedMessageRef.from_row(row) for row in get_json_gz(self.store, record.manifest_key)]
+        # DONE with fewer messages processed than sent: a message the report does not mention may not
+        # have been applied, so it is not taken as accepted.
+        incomplete = report.summary.messagesProcessed < len(refs)
+        if incomplete:
+            logger.warning("feed %s: Amazon processed %d of %d messages", record.feed_id,
+                           report.summary.messagesProcessed, len(refs))
         rejected, retry, accepted_entries, followups = [], [], [], []
         shop = self.config.marketplace(record.marketplace_id).shop_id
         known_errors = self._error_keys()
@@ -265,7 +271,8 @@ class Acknowledger:
             for warning in (i for i in issues if i.severity == "WARNING"):
                 summary.warnings += 1
                 self._record_issue(record, ref, warning)
-            if errors and all((e.code or "") in self.settings.temporary_codes for e in errors):
+            if (errors and all((e.code or "") in self.settings.temporary_codes for e in errors)) or (
+                    incomplete and not issues):
                 retry.append(ref.message_id)
                 summary.messages_retried += 1
             elif errors:

@@ -152,6 +152,7 @@ class Faults:
     sku_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # sku -> issue fields
     sku_warnings: dict[str, dict[str, str]] = field(default_factory=dict)
     corrupt_reports: int = 0  # next N reports are unreadable
+    partial_processing: int | None = None  # the next DONE feed processes only its first N messages
     duplicate_notifications: bool = False
 
 
@@ -448,7 +449,11 @@ class SimulatedAmazon:
         issues: list[dict[str, Any]] = []
         accepted = invalid = 0
         marketplace = feed.marketplace_ids[0]
-        for message in parsed["messages"]:
+        messages = parsed["messages"]
+        if self.faults.partial_processing is not None:
+            # DONE, but only the first N messages were processed: the report's summary says so
+            messages, self.faults.partial_processing = messages[:self.faults.partial_processing], None
+        for message in messages:
             found = self._apply_message(message, marketplace, feed.feed_id)
             issues.extend(found)
             if any(issue["severity"] == "ERROR" for issue in found):
@@ -457,7 +462,7 @@ class SimulatedAmazon:
                 accepted += 1
         summary = {"errors": sum(i["severity"] == "ERROR" for i in issues),
                    "warnings": sum(i["severity"] == "WARNING" for i in issues),
-                   "messagesProcessed": len(parsed["messages"]), "messagesAccepted": accepted,
+                   "messagesProcessed": len(messages), "messagesAccepted": accepted,
                    "messagesInvalid": invalid}
         self._finish(feed, "DONE", {"header": header, "issues": issues, "summary": summary})
 
