@@ -51,6 +51,16 @@ class Stack:
     def ack(self, **kwargs: Any) -> Any:
         return self.runtime.acknowledger(**kwargs).run()
 
+    def first_offer(self) -> tuple[int, int, str]:
+        product, attribute = self.catalogue.offers[0]
+        return product, attribute, self.expected_sku(product, attribute)
+
+    def cycle(self, **ack_kwargs: Any) -> Any:
+        """One export, Amazon's processing time, one acknowledgment: the acknowledgment's summary."""
+        self.export()
+        self.advance()
+        return self.ack(**ack_kwargs)
+
     def advance(self, seconds: float = 10) -> None:
         self.amazon.clock.advance(seconds)
         self.amazon.advance()

@@ -38,8 +38,7 @@ def test_accepted_messages_delete_exactly_their_rows_and_are_remembered(make_sta
 
 def test_rejected_messages_are_recorded_with_amazons_reason_then_deleted(make_stack):
     stack = make_stack()
-    product, attribute = stack.catalogue.offers[0]
-    sku = stack.expected_sku(product, attribute)
+    product, attribute, sku = stack.first_offer()
     stack.amazon.faults.sku_errors = {sku: {"code": "90220", "message": "'[batteries_required]' is required",
                                             "attributeName": "batteries_required"}}
     change_stock(stack, product, attribute, 3)
@@ -53,21 +52,16 @@ def test_rejected_messages_are_recorded_with_amazons_reason_then_deleted(make_st
     # once Amazon accepts the SKU again, the error goes away
     stack.amazon.faults.sku_errors = {}
     change_stock(stack, product, attribute, 4)
-    stack.export()
-    stack.advance()
-    stack.ack()
+    stack.cycle()
     assert stack.runtime.state.sku_errors(sku=sku) == []
 
 
 def test_warnings_are_recorded_but_not_failures(make_stack):
     stack = make_stack()
-    product, attribute = stack.catalogue.offers[0]
-    sku = stack.expected_sku(product, attribute)
+    product, attribute, sku = stack.first_offer()
     stack.amazon.faults.sku_warnings = {sku: {"code": "18448", "message": "relevant attributes incomplete"}}
     change_stock(stack, product, attribute, 3)
-    stack.export()
-    stack.advance()
-    summary = stack.ack()
+    summary = stack.cycle()
     assert summary.messages_accepted == 1 and summary.warnings == 1 and stack.log_count() == 0
     assert stack.runtime.state.sku_errors(sku=sku)[0].severity == "WARNING"
     assert stack.listing(sku)["quantity"] == 3
@@ -75,8 +69,7 @@ def test_warnings_are_recorded_but_not_failures(make_stack):
 
 def test_temporary_codes_are_retried_a_bounded_number_of_times(make_stack):
     stack = make_stack(max_attempts=2)
-    product, attribute = stack.catalogue.offers[0]
-    sku = stack.expected_sku(product, attribute)
+    product, attribute, sku = stack.first_offer()
     stack.amazon.faults.sku_errors = {sku: {"code": "4000000", "message": "An internal error occurred"}}
     change_stock(stack, product, attribute, 3)
     stack.export()
@@ -95,17 +88,13 @@ def test_failed_feeds_release_rows_with_backoff_then_mark_them_failed(make_stack
     stack.amazon.faults.feed_outcomes = [outcome, outcome]
     product, attribute = stack.catalogue.offers[0]
     change_stock(stack, product, attribute, 3)
-    stack.export()
-    stack.advance()
-    summary = stack.ack()
+    summary = stack.cycle()
     assert summary.feeds_failed == 1 and stack.log_count(PENDING) == 1
     attempts, not_before = stack.db.sql("SELECT attempts, not_before > NOW(6) FROM ps_amazon_sync_log")[0]
     assert attempts == 1 and not_before == 1
     assert stack.export().rows_claimed == 0  # backing off
     stack.db.sql("UPDATE ps_amazon_sync_log SET not_before = NULL")
-    stack.export()
-    stack.advance()
-    summary = stack.ack()
+    summary = stack.cycle()
     assert stack.log_count(FAILED) == 1 and summary.failed_rows == 1
     assert "failed" in stack.db.scalar("SELECT last_error FROM ps_amazon_sync_log")
 
@@ -228,13 +217,10 @@ def test_after_a_fatal_feed_nothing_is_skipped_as_unchanged(make_stack):
 
 def test_temporary_issue_codes_come_from_the_configuration(make_stack):
     stack = make_stack(temporary_issue_codes=["77777"])
-    product, attribute = stack.catalogue.offers[0]
-    sku = stack.expected_sku(product, attribute)
+    product, attribute, sku = stack.first_offer()
     stack.amazon.faults.sku_errors = {sku: {"code": "77777", "message": "try again later"}}
     change_stock(stack, product, attribute, 3)
-    stack.export()
-    stack.advance()
-    summary = stack.ack()
+    summary = stack.cycle()
     assert summary.messages_retried == 1 and summary.messages_rejected == 0 and stack.log_count(PENDING) == 1
 
 

@@ -61,14 +61,11 @@ def test_status_export_poll_errors_retry(make_stack, capsys, tmp_path):
 
 def test_errors_lists_amazons_reason(make_stack, capsys):
     stack = make_stack()
-    product, attribute = stack.catalogue.offers[0]
-    sku = stack.expected_sku(product, attribute)
+    product, attribute, sku = stack.first_offer()
     stack.amazon.faults.sku_errors = {sku: {"code": "8560", "message": "SKU does not match any ASIN",
                                             "attributeName": "merchant_suggested_asin"}}
     change_stock(stack, product, attribute, 4)
-    stack.export()
-    stack.advance()
-    stack.ack()
+    stack.cycle()
     code, out, _ = run(capsys, "errors", "--sku", sku)
     assert code == 0 and "8560 (merchant_suggested_asin): SKU does not match any ASIN" in out
 
