@@ -28,10 +28,10 @@ import httpx
 from amazon_sync.catalogue import CatalogueSpec, create_catalogue
 from amazon_sync.config import SyncConfig
 from amazon_sync.db.connection import connect
-from amazon_sync.db.offers import OfferReader
 from amazon_sync.db.prestashop import create_prestashop_tables
 from amazon_sync.db.schema import Tables, install, install_triggers
 from amazon_sync.db.settings import DatabaseSettings
+from amazon_sync.expected import expected_listings
 from amazon_sync.local_processes import free_port, wait_for_http
 from amazon_sync.mariadb_server import ThrowawayMariaDB
 from amazon_sync.simulator.amazon import SimulatorConfig
@@ -67,29 +67,23 @@ def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url:
                               rejected: set[str]) -> tuple[int, list[str]]:
     """Every sendable offer's quantity and price on the simulated Amazon against PrestaShop's."""
     listings = httpx.get(f"{sim_url}/_simulator/listings").json()["listings"]
-    marketplace = config.marketplaces[0]
     conn = connect(db)
-    reader = OfferReader(conn, TABLES, config.sku_field)
-    ctx = reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,
-                              marketplace.shop_timezone)
-    checked, problems = 0, []
-    for chunk in reader.all_offer_keys(ctx):
-        for offer in reader.read(ctx, chunk):
-            if not offer.sendable or offer.sku is None or offer.sku in rejected:
-                continue
-            checked += 1
-            listing = listings.get(offer.sku)
-            quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed)
-            price = marketplace.price.apply(offer.price) if offer.price is not None else None
-            amazon_price = None
-            if listing:
-                for entry in listing["attributes"].get("purchasable_offer", []):
-                    if entry["marketplace_id"] == MARKETPLACE:
-                        amazon_price = Decimal(str(entry["our_price"][0]["schedule"][0]["value_with_tax"]))
-            if listing is None or listing["quantity"] != quantity or amazon_price != price:
-                problems.append(f"{offer.sku}: Amazon {listing and listing['quantity']} @ {amazon_price}, "
-                                f"PrestaShop {quantity} @ {price}")
+    expected = expected_listings(conn, TABLES, config, MARKETPLACE)
     conn.close()
+    checked, problems = 0, []
+    for sku, wanted in expected.items():
+        if sku in rejected:
+            continue
+        checked += 1
+        listing = listings.get(sku)
+        amazon_price = None
+        if listing:
+            for entry in listing["attributes"].get("purchasable_offer", []):
+                if entry["marketplace_id"] == MARKETPLACE:
+                    amazon_price = Decimal(str(entry["our_price"][0]["schedule"][0]["value_with_tax"]))
+        if listing is None or listing["quantity"] != wanted.quantity or amazon_price != wanted.price:
+            problems.append(f"{sku}: Amazon {listing and listing['quantity']} @ {amazon_price}, "
+                            f"PrestaShop {wanted.quantity} @ {wanted.price}")
     return checked, problems
 
 

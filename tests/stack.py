@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from amazon_sync.catalogue import Catalogue, CatalogueSpec, create_catalogue
 from amazon_sync.config import SyncConfig
-from amazon_sync.db.offers import OfferReader
+from amazon_sync.expected import expected_listings
 from amazon_sync.export import ExportRequest, ExportSummary
 from amazon_sync.state import create_table
 from amazon_sync.wiring import Runtime
@@ -89,18 +89,8 @@ class Stack:
 
     def expected(self, marketplace: str = MARKETPLACE_FR) -> dict[str, tuple[int, Decimal, Decimal | None]]:
         """What Amazon should show per SKU: PrestaShop's values with the configuration's rules."""
-        config = self.runtime.config.marketplace(marketplace)
-        reader = OfferReader(self.db.conn, self.db.tables, self.runtime.config.sku_field)
-        ctx = reader.shop_context(config.shop_id, config.country, config.currency, config.shop_timezone)
-        expected = {}
-        for chunk in reader.all_offer_keys(ctx):
-            for offer in reader.read(ctx, chunk):
-                if offer.sendable and offer.sku:
-                    price = config.price.apply(offer.price)
-                    sale = config.price.apply(offer.sale.price) if offer.sale else None
-                    expected[offer.sku] = (config.quantity.apply(offer.quantity, offer.backorders_allowed), price,
-                                           sale if sale is not None and sale < price else None)
-        return expected
+        listings = expected_listings(self.db.conn, self.db.tables, self.runtime.config, marketplace)
+        return {sku: (e.quantity, e.price, e.sale) for sku, e in listings.items()}
 
     def mismatches(self, marketplace: str = MARKETPLACE_FR, skus: set[str] | None = None) -> list[str]:
         problems = []
