@@ -15,21 +15,19 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from amazon_sync.config import SyncConfig
+from amazon_sync.config import DEFAULT_TEMPORARY_ISSUE_CODES, SyncConfig
 from amazon_sync.db.eventlog import EventLog
 from amazon_sync.db.offers import LogKey
 from amazon_sync.errors import AmazonError
 from amazon_sync.feeds import FeedMessageRef
 from amazon_sync.recovery import recover_orphan_intents, recover_stale_batches
-from amazon_sync.settle import batch_picture, settle_rows
+from amazon_sync.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.spapi import AmazonThrottled, FeedsGateway, FeedStatus
 from amazon_sync.state import FeedRecord, SkuError, StateStore
 from amazon_sync.storage import DocumentStore, get_json_gz, put_json_gz
 
 logger = logging.getLogger(__name__)
 
-# Issue codes for Amazon-side trouble that a later attempt can fix (SyncConfig.temporary_issue_codes).
-DEFAULT_TEMPORARY_CODES = ("4000000", "4000005", "5000", "5001")
 
 
 class ReportIssue(BaseModel):
@@ -89,7 +87,7 @@ class AckSettings(BaseModel):
     overdue_after_seconds: float = 8 * 3600
     backoff_seconds: float = 60.0
     lease_seconds: float = 900.0
-    temporary_codes: tuple[str, ...] = DEFAULT_TEMPORARY_CODES
+    temporary_codes: tuple[str, ...] = DEFAULT_TEMPORARY_ISSUE_CODES
     max_get_feed_calls: int = 60
 
 
@@ -316,12 +314,12 @@ class Acknowledger:
         batch = self.state.get_batch(batch_id)
         if batch is None or batch.status != "SUBMITTED":
             return
-        if not batch.interrupted and batch.feed_intents:
-            records = [self.state.get_feed(intent) for intent in batch.feed_intents]
-            if all(r is not None and r.in_flight for r in records):
-                return  # nothing to decide until one of its feeds has a verdict
-        picture, feeds = batch_picture(batch, self.state, self.store,
-                                       {m.marketplace_id: m.shop_id for m in self.config.marketplaces})
+        feeds = batch_feeds(batch, self.state)
+        if (not batch.interrupted and batch.feed_intents and len(feeds) == len(batch.feed_intents)
+                and all(f.in_flight for f in feeds)):
+            return  # nothing to decide until one of its feeds has a verdict
+        picture = batch_picture(batch, feeds, self.store,
+                                {m.marketplace_id: m.shop_id for m in self.config.marketplaces})
         counts = settle_rows(self.log, batch_id, picture, max_attempts=self.config.max_attempts,
                              backoff_seconds=self.settings.backoff_seconds)
         summary.rows_deleted += counts.deleted

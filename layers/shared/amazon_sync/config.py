@@ -17,6 +17,8 @@ from sp_api.base import Marketplaces
 from amazon_sync.errors import ConfigurationError
 
 CENT = Decimal("0.01")
+# Processing-report codes for Amazon-side trouble that a later attempt can fix.
+DEFAULT_TEMPORARY_ISSUE_CODES = ("4000000", "4000005", "5000", "5001")
 Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 
 
@@ -118,7 +120,7 @@ class SyncConfig(BaseModel):
     max_rows_per_run: int = Field(default=2_000_000, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=100, description="failed feeds before rows are marked failed")
     temporary_issue_codes: list[str] = Field(
-        default_factory=lambda: ["4000000", "4000005", "5000", "5001"],
+        default_factory=lambda: list(DEFAULT_TEMPORARY_ISSUE_CODES),
         description="processing-report issue codes for Amazon-side trouble: retried instead of recorded as rejected")
 
     @model_validator(mode="after")

@@ -23,7 +23,7 @@ from amazon_sync.db.offers import LogKey, Offer, OfferReader, ShopContext
 from amazon_sync.errors import AmazonError
 from amazon_sync.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message
 from amazon_sync.recovery import recover_orphan_intents
-from amazon_sync.settle import batch_picture, settle_rows
+from amazon_sync.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.spapi import FeedsGateway
 from amazon_sync.state import BatchRecord, FeedRecord, SkuError, StateStore
 from amazon_sync.storage import DocumentStore, put_json_gz
@@ -207,7 +207,7 @@ class Exporter:
         batch.status, batch.manifest_key = "SUBMITTED", manifest_key
         self.state.put_batch(batch)
         summary.skipped_budget_products = len(unsent)
-        picture, _ = batch_picture(batch, self.state, self.store, self._shops())
+        picture = batch_picture(batch, batch_feeds(batch, self.state), self.store, self._shops())
         counts = settle_rows(self.log, batch.batch_id, picture, max_attempts=self.config.max_attempts,
                              backoff_seconds=self.backoff_seconds, rows_by_key=rows_by_key)
         summary.rows_deleted_without_feed = counts.deleted
@@ -336,7 +336,7 @@ class Exporter:
         record = FeedRecord(intent_id=intent_id, batch_id=batch.batch_id, marketplace_id=marketplace_id,
                             document_key=document_key, manifest_key=manifest_key,
                             message_count=len(document.messages), created_at=self.now())
-        self.state.put_feed(record)
+        self.state.save_feed(record)
         batch.feed_intents.append(intent_id)
         self.state.put_batch(batch)
         if run.gateway is None:

@@ -83,24 +83,24 @@ def feed_verdicts(feed: FeedRecord, store: DocumentStore) -> dict[int, MessageVe
     return verdicts
 
 
-def batch_picture(batch: BatchRecord, state: StateStore, store: DocumentStore,
-                  shops: dict[str, int]) -> tuple[BatchPicture, list[FeedRecord]]:
+def batch_feeds(batch: BatchRecord, state: StateStore) -> list[FeedRecord]:
+    """The batch's feed records that exist (an intent may have been named before its record was written)."""
+    return [feed for feed in (state.get_feed(intent_id) for intent_id in batch.feed_intents) if feed is not None]
+
+
+def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentStore,
+                  shops: dict[str, int]) -> BatchPicture:
     manifest = get_json_gz(store, batch.manifest_key) if batch.manifest_key else {}
     picture = BatchPicture(batch.interrupted or not batch.manifest_key,
                            set(manifest.get("unsent_products", [])), bool(manifest.get("every_product_unsent")))
-    feeds = []
-    for intent_id in batch.feed_intents:
-        feed = state.get_feed(intent_id)
-        if feed is None:
-            continue
-        feeds.append(feed)
+    for feed in feeds:
         verdicts = feed_verdicts(feed, store)
         shop = shops.get(feed.marketplace_id, 0)
         for row in get_json_gz(store, feed.manifest_key):
             ref = FeedMessageRef.from_row(row)
             verdict = verdicts if isinstance(verdicts, str) else verdicts.get(ref.message_id, "accepted")
             picture.add(SentMessage(shop, ref.id_product, ref.id_product_attribute, verdict))
-    return picture, feeds
+    return picture
 
 
 def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_attempts: int,

@@ -146,9 +146,6 @@ class StateStore:
 
     # -- feeds ------------------------------------------------------------------------------------
 
-    def put_feed(self, feed: FeedRecord) -> None:
-        self.table.put_item(Item=self._feed_item(feed))
-
     def save_feed(self, feed: FeedRecord, expected_status: FeedState | None = None) -> bool:
         """Write the whole record; with ``expected_status``, only if nobody moved it on meanwhile."""
         try:
