@@ -10,12 +10,12 @@ PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin
 
 setup: $(VENV)/.installed mariadb
 
-$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml
+$(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml devkit/pyproject.toml
 	@echo "==> creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	@$(PYTHON) -m venv $(VENV)
 	@$(BIN)/pip install --quiet --upgrade pip
 	@$(BIN)/pip install --quiet -r requirements-dev.txt
-	@$(BIN)/pip install --quiet --no-deps -e .
+	@$(BIN)/pip install --quiet --no-deps -e . -e ./devkit
 	@touch $@
 
 # Tests start their own throwaway server; they only need MariaDB's binaries on the machine.
@@ -38,7 +38,7 @@ lint: setup
 
 typecheck: setup
 	@echo "==> mypy"
-	@$(BIN)/mypy layers/shared/amazon_sync functions tests bench demo
+	@$(BIN)/mypy layers/shared/amazon_sync cli/amazon_sync_cli devkit/amazon_sync_devkit functions tests bench demo
 
 # The SAM CLI pins an older boto3 than the project: it lives in a virtualenv of its own.
 SAM_VENV := .venv-sam
@@ -88,4 +88,4 @@ bench-ack: setup
 
 # A long randomized no-lost-update run (the test suite runs a moderate one).
 soak: setup
-	@SOAK_SEEDS=$${SOAK_SEEDS:-30} SOAK_STEPS=$${SOAK_STEPS:-300} $(BIN)/pytest -q -p no:logging tests/test_no_lost_update.py
+	@SOAK_SEEDS=$${SOAK_SEEDS:-30} SOAK_STEPS=$${SOAK_STEPS:-300} $(BIN)/pytest -q -p no:logging tests/system/test_no_lost_update.py

@@ -12,9 +12,9 @@ import random
 import tempfile
 import time
 
-from amazon_sync.ack import AckSettings
-from amazon_sync.db.connection import connect
-from amazon_sync.export import ExportRequest
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.services.acknowledge import AckSettings
+from amazon_sync.services.export import ExportRequest
 from bench.common import print_result
 from bench.stack import OFFERS, ROWS, PeakMemory, SqlTimer, bench_stack
 

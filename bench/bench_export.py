@@ -10,7 +10,7 @@ from __future__ import annotations
 import tempfile
 import time
 
-from amazon_sync.export import ExportRequest
+from amazon_sync.services.export import ExportRequest
 from bench.common import print_result
 from bench.stack import OFFERS, ROWS, PeakMemory, SqlTimer, bench_stack, time_plain_select
 
@@ -19,8 +19,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, bench_stack(tmp) as stack:
         select_seconds = time_plain_select(stack.settings)
         # the queue figures the acknowledgment publishes every run, on a log of a million pending rows
-        from amazon_sync.db.connection import connect
-        from amazon_sync.db.eventlog import EventLog
+        from amazon_sync.adapters.mysql.connection import connect
+        from amazon_sync.adapters.mysql.eventlog import EventLog
         from bench.common import TABLES
 
         started = time.perf_counter()

@@ -8,10 +8,10 @@ from __future__ import annotations
 import statistics
 import time
 
-from amazon_sync.catalogue import CatalogueSpec
-from amazon_sync.db.connection import connect
-from amazon_sync.db.schema import install_triggers, uninstall_triggers
-from amazon_sync.mariadb_server import ThrowawayMariaDB
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.schema import install_triggers, uninstall_triggers
+from amazon_sync_devkit.catalogue import CatalogueSpec
+from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
 from bench.common import TABLES, print_result, shop_database
 
 UPDATES = 5000

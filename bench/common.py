@@ -6,12 +6,12 @@ import json
 import resource
 from typing import Any
 
-from amazon_sync.catalogue import CatalogueSpec, create_catalogue
-from amazon_sync.db.connection import connect
-from amazon_sync.db.prestashop import create_prestashop_tables
-from amazon_sync.db.schema import Tables, install
-from amazon_sync.db.settings import DatabaseSettings
-from amazon_sync.mariadb_server import ThrowawayMariaDB
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.schema import Tables, install
+from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync_devkit.catalogue import CatalogueSpec, create_catalogue
+from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
+from amazon_sync_devkit.prestashop import create_prestashop_tables
 
 TABLES = Tables("ps_")
 

@@ -23,14 +23,14 @@ import httpx
 import psutil
 import pymysql
 
-from amazon_sync.catalogue import Catalogue, CatalogueSpec, seed_log_rows
-from amazon_sync.db.connection import connect
-from amazon_sync.db.settings import DatabaseSettings
-from amazon_sync.local_processes import free_port, wait_for_http
-from amazon_sync.mariadb_server import ThrowawayMariaDB
-from amazon_sync.simulator.amazon import SimulatorConfig
-from amazon_sync.state import create_table
-from amazon_sync.wiring import Runtime
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync.bootstrap import Runtime
+from amazon_sync_devkit.aws_fixtures import create_state_table
+from amazon_sync_devkit.catalogue import Catalogue, CatalogueSpec, seed_log_rows
+from amazon_sync_devkit.local_processes import free_port, wait_for_http
+from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
+from amazon_sync_devkit.simulator.amazon import SimulatorConfig
 from bench.common import TABLES, shop_database
 
 OFFERS = int(os.environ.get("BENCH_OFFERS", "200000"))
@@ -117,7 +117,7 @@ def bench_stack(tmp: str, *, triggers: bool = False) -> Iterator[BenchStack]:
             conn = connect(settings)
             seed_log_rows(conn, TABLES, catalogue.offers, ROWS)
             if triggers:
-                from amazon_sync.db.schema import install_triggers
+                from amazon_sync.adapters.mysql.schema import install_triggers
                 install_triggers(conn, TABLES)
             conn.close()
             print(f"# set-up: {OFFERS} offers, {ROWS} log rows in {time.perf_counter() - started:.1f} s", flush=True)
@@ -137,7 +137,7 @@ def bench_stack(tmp: str, *, triggers: bool = False) -> Iterator[BenchStack]:
             sim_config = SimulatorConfig()
             boto3.client("s3").create_bucket(Bucket="bench-documents",
                                              CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-            create_table("bench-state")
+            create_state_table("bench-state")
             secret = boto3.client("secretsmanager").create_secret(Name="bench-sp-api", SecretString=json.dumps({
                 "lwa_app_id": sim_config.client_id, "lwa_client_secret": sim_config.client_secret,
                 "refresh_token": sim_config.refresh_tokens[0]}))["ARN"]

@@ -25,17 +25,17 @@ from typing import Any
 import boto3
 import httpx
 
-from amazon_sync.catalogue import CatalogueSpec, create_catalogue
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.schema import Tables, install, install_triggers
+from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.config import SyncConfig
-from amazon_sync.db.connection import connect
-from amazon_sync.db.prestashop import create_prestashop_tables
-from amazon_sync.db.schema import Tables, install, install_triggers
-from amazon_sync.db.settings import DatabaseSettings
-from amazon_sync.expected import expected_listings
-from amazon_sync.local_processes import free_port, wait_for_http
-from amazon_sync.mariadb_server import ThrowawayMariaDB
-from amazon_sync.simulator.amazon import SimulatorConfig
-from amazon_sync.state import create_table
+from amazon_sync_devkit.aws_fixtures import create_state_table
+from amazon_sync_devkit.catalogue import CatalogueSpec, create_catalogue
+from amazon_sync_devkit.expected import expected_listings
+from amazon_sync_devkit.local_processes import free_port, wait_for_http
+from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
+from amazon_sync_devkit.prestashop import create_prestashop_tables
+from amazon_sync_devkit.simulator.amazon import SimulatorConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -128,7 +128,7 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         wait_for_http(f"{sim_url}/_simulator/stats", processes[-1], "simulator")
         s3 = boto3.client("s3")
         s3.create_bucket(Bucket="demo-documents", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        create_table("demo-state")
+        create_state_table("demo-state")
         boto3.client("dynamodb").create_table(
             TableName="demo-idempotency", BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],

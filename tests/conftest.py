@@ -12,11 +12,11 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from amazon_sync.db.connection import connect
-from amazon_sync.db.prestashop import create_prestashop_tables
-from amazon_sync.db.schema import Tables, install, install_triggers
-from amazon_sync.db.settings import DatabaseSettings
-from amazon_sync.mariadb_server import ThrowawayMariaDB
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.schema import Tables, install, install_triggers
+from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
+from amazon_sync_devkit.prestashop import create_prestashop_tables
 
 # Tests only ever talk to moto: fake credentials, so nothing can reach a real AWS account.
 for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
@@ -160,9 +160,9 @@ def check_simulator_conformance(models, responses, simulator) -> list[str]:
 
 @pytest.fixture
 def simulator(amazon_models):
-    from amazon_sync.simulator.amazon import SimulatorConfig
-    from amazon_sync.simulator.clock import Clock
-    from amazon_sync.simulator.http import SimulatorServer
+    from amazon_sync_devkit.simulator.amazon import SimulatorConfig
+    from amazon_sync_devkit.simulator.clock import Clock
+    from amazon_sync_devkit.simulator.http import SimulatorServer
 
     responses = []
     server = SimulatorServer(SimulatorConfig(), clock=Clock(manual=True),
@@ -176,7 +176,7 @@ def simulator(amazon_models):
 
 @pytest.fixture
 def sp_credentials():
-    from amazon_sync.spapi import SpApiCredentials
+    from amazon_sync.adapters.spapi import SpApiCredentials
 
     return SpApiCredentials(lwa_app_id="amzn1.application-oa2-client.local", lwa_client_secret="local-secret",
                             refresh_token="Atzr|local-refresh-token")
@@ -184,7 +184,7 @@ def sp_credentials():
 
 @pytest.fixture
 def feeds_api(simulator, sp_credentials):
-    from amazon_sync.spapi import RetryPolicy, SpApiEndpoints, SpApiFeeds
+    from amazon_sync.adapters.spapi import RetryPolicy, SpApiEndpoints, SpApiFeeds
 
     return SpApiFeeds(sp_credentials, MARKETPLACE_FR,
                       SpApiEndpoints(api_url=simulator.url, token_url=f"{simulator.url}/auth/o2/token"),

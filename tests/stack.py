@@ -13,12 +13,12 @@ import httpx
 import pytest
 from moto import mock_aws
 
-from amazon_sync.catalogue import Catalogue, CatalogueSpec, create_catalogue
+from amazon_sync.bootstrap import Runtime
 from amazon_sync.config import SyncConfig
-from amazon_sync.expected import expected_listings
-from amazon_sync.export import ExportRequest, ExportSummary
-from amazon_sync.state import create_table
-from amazon_sync.wiring import Runtime
+from amazon_sync.services.export import ExportRequest, ExportSummary
+from amazon_sync_devkit.aws_fixtures import create_state_table
+from amazon_sync_devkit.catalogue import Catalogue, CatalogueSpec, create_catalogue
+from amazon_sync_devkit.expected import expected_listings
 from tests.conftest import MARKETPLACE_FR, ShopDatabase
 
 MARKETPLACE_DE = "A1PA6795UKMFR9"
@@ -136,7 +136,7 @@ def build_stack(db: ShopDatabase, simulator: Any, monkeypatch: pytest.MonkeyPatc
     config_path.write_text(json.dumps(config))
     boto3.client("s3").create_bucket(Bucket="sync-documents",
                                      CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    create_table("sync-state")
+    create_state_table("sync-state")
     secret = boto3.client("secretsmanager").create_secret(Name="sp-api", SecretString=json.dumps({
         "lwa_app_id": simulator.config.client_id, "lwa_client_secret": simulator.config.client_secret,
         "refresh_token": simulator.config.refresh_tokens[0]}))["ARN"]

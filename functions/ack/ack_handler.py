@@ -12,9 +12,9 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from amazon_sync.ack import AckRequest, FeedNotification
+from amazon_sync.bootstrap import shared_runtime
 from amazon_sync.metrics import publish_ack
-from amazon_sync.wiring import shared_runtime
+from amazon_sync.services.acknowledge import AckRequest, FeedNotification
 
 logger = Logger()
 metrics = Metrics()

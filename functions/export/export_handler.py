@@ -18,10 +18,10 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from amazon_sync.bootstrap import shared_runtime
 from amazon_sync.errors import SyncError
-from amazon_sync.export import ExportRequest, ExportSummary
 from amazon_sync.metrics import publish_export
-from amazon_sync.wiring import shared_runtime
+from amazon_sync.services.export import ExportRequest, ExportSummary
 
 logger = Logger()
 metrics = Metrics()

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from amazon_sync.ack import AckSummary
-from amazon_sync.export import ExportSummary
+from amazon_sync.services.acknowledge import AckSummary
+from amazon_sync.services.export import ExportSummary
 
 NAMESPACE = "PrestaShopAmazonSync"
 

@@ -1,0 +1,1 @@
+"""`amazon-sync`: the operator's command line for prestashop-amazon-sync."""

@@ -1,0 +1,185 @@
+"""Operating the sync: status, export, poll, errors, retry, config."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from amazon_sync.bootstrap import Runtime
+
+
+# --- operating the sync ---------------------------------------------------------------------------
+
+
+def _runtime() -> Runtime:
+    from amazon_sync.bootstrap import Runtime
+
+    return Runtime.from_env()
+
+
+def _progress(summary: Any) -> None:
+    if sys.stderr.isatty():
+        print(f"\r  claimed {summary.rows_claimed:>9,} rows   read {summary.offers_read:>8,} offers   "
+              f"{summary.messages:>8,} messages", end="", file=sys.stderr, flush=True)
+
+
+def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.adapters.mysql.eventlog import EventLog
+
+    runtime = _runtime()
+    stats = EventLog(runtime.connection(), runtime.tables).queue_stats()
+    now = time.time()
+    feeds = [{"feed_id": f.feed_id, "intent": f.intent_id, "marketplace": f.marketplace_id, "status": f.status,
+              "messages": f.message_count, "age_seconds": round(now - f.created_at)}
+             for f in runtime.state.feeds_in_flight()]
+    errors = [{"sku": e.sku, "marketplace": e.marketplace_id, "code": e.code, "message": e.message}
+              for e in runtime.state.sku_errors(limit=5)]
+    runs = {kind: runtime.state.last_run(kind) for kind in ("export", "ack")}
+    lines = [f"queue depth        {stats.pending_rows:,} rows ({stats.pending_offers:,} offers)",
+             f"oldest change      {stats.oldest_pending_age_seconds:,.0f} s ago" if stats.pending_rows
+             else "oldest change      -",
+             f"claimed / failed   {stats.claimed_rows:,} / {stats.failed_rows:,} rows",
+             f"feeds in flight    {len(feeds)}"]
+    lines += [f"  {f['feed_id'] or '(submitting)'} {f['marketplace']} {f['status']} {f['messages']} messages, "
+              f"{f['age_seconds']} s old" for f in feeds]
+    for kind, run in runs.items():
+        lines.append(f"last {kind:<13}{_ago(run['at'], now) if run else 'never'}")
+    lines.append(f"recent errors      {len(errors)}")
+    lines += [f"  {e['sku']} [{e['marketplace']}] {e['code']}: {e['message']}" for e in errors]
+    return {"queue_depth": stats.pending_rows, "pending_offers": stats.pending_offers,
+            "oldest_pending_age_seconds": stats.oldest_pending_age_seconds, "claimed_rows": stats.claimed_rows,
+            "failed_rows": stats.failed_rows, "feeds_in_flight": feeds, "last_runs": runs, "recent_errors": errors,
+            "text": "\n".join(lines)}
+
+
+def _ago(at: float, now: float) -> str:
+    return f"{datetime.fromtimestamp(at, UTC):%Y-%m-%d %H:%M:%S} UTC ({now - at:,.0f} s ago)"
+
+
+def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.services.export import ExportRequest
+
+    request = ExportRequest(mode="full" if args.full else "incremental",
+                            marketplaces=args.marketplace or None, dryRun=args.dry_run)
+    if args.remote:
+        return _invoke_remote(request.model_dump(exclude_none=True))
+    runtime = _runtime()
+    overrides: dict[str, Any] = {"progress": _progress}
+    if args.dry_run and args.out:
+        from amazon_sync.adapters.s3 import FolderDocumentStore
+
+        overrides["dry_run_store"] = FolderDocumentStore(args.out)
+    summary = runtime.exporter(**overrides).run(request)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    result: dict[str, Any] = summary.as_dict()
+    if summary.skipped_reason:
+        result["message"] = f"export skipped: {summary.skipped_reason}"
+    elif args.dry_run:
+        where = args.out or f"s3://{runtime.settings.document_bucket}"
+        result["message"] = (f"dry run: {summary.messages} message(s) in {len(summary.dry_run_documents)} "
+                             f"document(s) written to {where}; nothing claimed or submitted")
+    else:
+        result["message"] = (f"claimed {summary.rows_claimed} row(s), submitted {summary.feeds_submitted} feed(s) "
+                             f"with {summary.messages} message(s)")
+    return result
+
+
+def _invoke_remote(payload: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    import boto3
+
+    from amazon_sync.errors import ConfigurationError
+
+    name = os.environ.get("EXPORT_FUNCTION_NAME")
+    if not name:
+        raise ConfigurationError("--remote needs EXPORT_FUNCTION_NAME (the deployed export function's name)")
+    try:
+        answer = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+    except Exception as exc:  # botocore's ClientError and EndpointConnectionError alike
+        raise ConfigurationError(f"cannot invoke {name}: {exc}") from None
+    result: dict[str, Any] = json.loads(answer["Payload"].read() or b"{}")
+    if answer.get("FunctionError"):
+        raise ConfigurationError(f"{name} failed: {result.get('errorMessage', result)}")
+    result["message"] = f"invoked {name}"
+    return result
+
+
+def cmd_poll(args: argparse.Namespace) -> dict[str, Any]:
+    summary = _runtime().acknowledger().run()
+    result = summary.as_dict()
+    result["message"] = (f"checked {summary.feeds_checked} feed(s): {summary.feeds_done} done, "
+                         f"{summary.feeds_failed} failed; {summary.messages_accepted} accepted, "
+                         f"{summary.messages_rejected} rejected; {summary.rows_deleted} row(s) deleted; "
+                         f"queue depth {summary.queue_depth}")
+    return result
+
+
+def cmd_errors(args: argparse.Namespace) -> dict[str, Any]:
+    errors = _runtime().state.sku_errors(sku=args.sku, limit=args.limit)
+    rows = [e.model_dump() for e in errors]
+    text = "\n".join(f"{e.sku} [{e.marketplace_id}] {e.severity} {e.code}"
+                     f"{' (' + e.attribute + ')' if e.attribute else ''}: {e.message} — feed {e.feed_id or '-'}, "
+                     f"seen {e.occurrences}x, last {datetime.fromtimestamp(e.last_seen, UTC):%Y-%m-%d %H:%M}"
+                     for e in errors) or "no errors recorded"
+    return {"errors": rows, "text": text}
+
+
+def cmd_retry(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.adapters.mysql.eventlog import EventLog
+
+    runtime = _runtime()
+    released = EventLog(runtime.connection(), runtime.tables).retry_failed()
+    return {"released": released, "message": f"{released} failed row(s) back in the queue"}
+
+
+def cmd_config_validate(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.config import load_config
+
+    config = load_config(args.file)
+    return {"marketplaces": [m.marketplace_id for m in config.marketplaces],
+            "quantity_marketplaces": sorted(config.quantity_marketplaces()),
+            "message": f"{args.file} is valid: {len(config.marketplaces)} marketplace(s)"}
+
+
+def cmd_config_schema(args: argparse.Namespace) -> dict[str, Any]:
+    import json
+
+    from amazon_sync.config import config_schema
+
+    schema: dict[str, Any] = config_schema()
+    return {"text": json.dumps(schema, indent=2)} if not args.json else schema
+
+
+def register(commands: Any) -> None:
+    status = commands.add_parser("status", help="queue, feeds in flight, last runs, recent errors")
+    status.set_defaults(handler=cmd_status)
+    export = commands.add_parser("export", help="run an export now")
+    export.add_argument("--full", action="store_true", help="re-send every active offer (reconciliation)")
+    export.add_argument("--dry-run", action="store_true", help="build the feeds, claim and submit nothing")
+    export.add_argument("--out", metavar="DIR", help="with --dry-run: write the feeds to this folder")
+    export.add_argument("--marketplace", action="append", metavar="ID", help="only this marketplace (repeatable)")
+    export.add_argument("--remote", action="store_true", help="invoke the deployed function (EXPORT_FUNCTION_NAME)")
+    export.set_defaults(handler=cmd_export)
+    poll = commands.add_parser("poll", help="run the acknowledgment step now")
+    poll.set_defaults(handler=cmd_poll)
+    errors = commands.add_parser("errors", help="Amazon's rejections per SKU")
+    errors.add_argument("--sku", help="only this SKU")
+    errors.add_argument("--limit", type=int, default=100)
+    errors.set_defaults(handler=cmd_errors)
+    retry = commands.add_parser("retry", help="release failed rows for another attempt")
+    retry.set_defaults(handler=cmd_retry)
+    config = commands.add_parser("config", help="check a marketplace configuration document, print its schema")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    validate = config_commands.add_parser("validate", help="validate a JSON/YAML configuration document")
+    validate.add_argument("file")
+    validate.set_defaults(handler=cmd_config_validate)
+    schema = config_commands.add_parser("schema", help="print the configuration's JSON schema")
+    schema.set_defaults(handler=cmd_config_schema)
+

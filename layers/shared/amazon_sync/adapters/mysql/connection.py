@@ -1,0 +1,87 @@
+"""Opening MySQL connections with errors an operator can act on."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pymysql
+import pymysql.cursors
+from pymysql.connections import Connection
+
+from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync.errors import DatabaseUnavailable
+
+# MySQL error numbers worth translating into a sentence.
+_ACCESS_DENIED = 1045
+_UNKNOWN_DATABASE = 1049
+_CANT_CONNECT = 2003
+_CANT_CONNECT_SOCKET = 2002
+_UNKNOWN_HOST = 2005
+
+
+def connect(settings: DatabaseSettings, *, autocommit: bool = True) -> Connection[pymysql.cursors.Cursor]:
+    ssl_context: ssl.SSLContext | None = None
+    where = settings.unix_socket or f"{settings.host}:{settings.port}"
+    if settings.tls_ca_file:
+        try:
+            ssl_context = ssl.create_default_context(cafile=settings.tls_ca_file)
+        except OSError as exc:
+            raise DatabaseUnavailable(f"cannot load the database CA bundle {settings.tls_ca_file}: {exc.strerror}") \
+                from None
+    password = settings.password.get_secret_value()
+    if settings.iam_auth:
+        if ssl_context is None:
+            raise DatabaseUnavailable("RDS IAM authentication needs TLS: set DB_TLS_CA_FILE to the RDS CA bundle")
+        import boto3
+
+        password = boto3.client("rds").generate_db_auth_token(
+            DBHostname=settings.host, Port=settings.port, DBUsername=settings.user)
+    try:
+        conn = pymysql.connect(
+            host=settings.host,
+            port=settings.port,
+            user=settings.user,
+            password=password,
+            database=settings.database,
+            unix_socket=settings.unix_socket,
+            charset="utf8mb4",
+            autocommit=autocommit,
+            connect_timeout=settings.connect_timeout,
+            ssl=ssl_context,
+        )
+    except pymysql.err.OperationalError as exc:
+        code = exc.args[0] if exc.args else None
+        if code == _ACCESS_DENIED:
+            raise DatabaseUnavailable(
+                f"database refused user {settings.user!r} at {where}: wrong password or user (DB_USER/DB_PASSWORD)"
+            ) from None
+        if code == _UNKNOWN_DATABASE:
+            raise DatabaseUnavailable(f"database {settings.database!r} does not exist at {where} (DB_NAME)") from None
+        if code in (_CANT_CONNECT, _CANT_CONNECT_SOCKET, _UNKNOWN_HOST):
+            raise DatabaseUnavailable(
+                f"cannot reach the database at {where}: is it running and is DB_HOST/DB_PORT right?"
+            ) from None
+        raise DatabaseUnavailable(f"cannot connect to the database at {where}: {exc.args[-1]}") from None
+    with conn.cursor() as cur:
+        # READ COMMITTED keeps claim transactions from taking gap locks that would block shop writes.
+        cur.execute("SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED")
+        cur.execute("SET time_zone = '+00:00'")
+    return conn
+
+
+@contextmanager
+def transaction(conn: Connection[pymysql.cursors.Cursor]) -> Iterator[pymysql.cursors.Cursor]:
+    """A short explicit transaction on an autocommit connection."""
+    conn.begin()
+    cur = conn.cursor()
+    try:
+        yield cur
+    except BaseException:
+        conn.rollback()
+        raise
+    else:
+        conn.commit()
+    finally:
+        cur.close()

@@ -1,0 +1,289 @@
+"""The event log's life cycle: claim, release, delete, and the queue figures.
+
+Every statement that locks log rows runs in its own short transaction (READ COMMITTED), touching at
+most a few thousand rows, so PrestaShop's triggers are never kept waiting for long.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Literal
+
+import pymysql
+from pymysql.connections import Connection
+
+from amazon_sync.adapters.mysql.connection import transaction
+from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, PENDING, Tables
+from amazon_sync.domain.model import LogKey
+
+Verdict = Literal["delete", "retry", "requeue", "keep"]
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    id: int
+    key: LogKey
+    kind: str
+
+
+@dataclass
+class LockStats:
+    """The longest time any of our transactions held row locks, for the benchmarks and the logs."""
+
+    longest_seconds: float = 0.0
+    transactions: int = 0
+
+    def note(self, seconds: float) -> None:
+        self.transactions += 1
+        self.longest_seconds = max(self.longest_seconds, seconds)
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    pending_rows: int
+    pending_offers: int
+    oldest_pending_age_seconds: float
+    claimed_rows: int
+    failed_rows: int
+
+
+@dataclass
+class SettleCounts:
+    deleted: int = 0
+    released: int = 0
+    failed: int = 0
+    kept: int = 0
+    ids_seen: int = 0
+    details: dict[str, int] = field(default_factory=dict)
+
+
+def _in(values: Sequence[object]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
+class EventLog:
+    def __init__(self, conn: Connection[pymysql.cursors.Cursor], tables: Tables, *, chunk: int = 1000) -> None:
+        self.conn = conn
+        self.t = tables
+        self.chunk = chunk
+        self.locks = LockStats()
+
+    # -- claiming ---------------------------------------------------------------------------------
+
+    def claim(self, batch_id: int, limit: int, after_id: int = 0) -> list[ClaimedRow]:
+        """Claim up to ``limit`` pending rows with an id above ``after_id``, oldest first.
+
+        Rows locked by another transaction are skipped, not waited for; rows that commit late with a
+        smaller id stay pending and are found by the next run, which starts from id 0 again.
+        """
+        log = self.t.log
+        started = time.perf_counter()
+        with transaction(self.conn) as cur:
+            cur.execute(
+                f"SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind FROM {log} "
+                "WHERE state = %s AND batch_id IS NULL AND id_amazon_sync_log > %s "
+                "AND (not_before IS NULL OR not_before <= NOW(6)) "
+                "ORDER BY id_amazon_sync_log LIMIT %s FOR UPDATE SKIP LOCKED", (PENDING, after_id, limit))
+            raw = cur.fetchall()
+            if raw:
+                ids = [r[0] for r in raw]
+                cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
+                            f"WHERE id_amazon_sync_log IN ({_in(ids)})", (CLAIMED, batch_id, *ids))
+        self.locks.note(time.perf_counter() - started)
+        # objects are built after the commit: no Python work while the rows are locked
+        return [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in raw]
+
+    def claimed_products(self, exclude_batch: int | None = None) -> set[int]:
+        """Products with rows claimed by another batch: their feed is still in flight."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT id_product FROM {self.t.log} WHERE state = %s AND batch_id <> %s",
+                        (CLAIMED, exclude_batch or 0))
+            return {int(row[0]) for row in cur.fetchall()}
+
+    def batch_rows(self, batch_id: int) -> Iterator[ClaimedRow]:
+        """Every row a batch holds, streamed in id order."""
+        after = 0
+        while True:
+            with self.conn.cursor() as cur:
+                cur.execute(
+                    "SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
+                    f"FROM {self.t.log} WHERE state = %s AND batch_id = %s AND id_amazon_sync_log > %s "
+                    "ORDER BY id_amazon_sync_log LIMIT 10000",
+                    (CLAIMED, batch_id, after))
+                rows = cur.fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4]))
+            after = int(rows[-1][0])
+
+    def pending_keys(self, limit: int) -> Iterator[ClaimedRow]:
+        """Pending rows without claiming them, for dry runs."""
+        after = 0
+        remaining = limit
+        while remaining > 0:
+            with self.conn.cursor() as cur:
+                cur.execute(
+                    "SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
+                    f"FROM {self.t.log} WHERE state = %s AND batch_id IS NULL AND id_amazon_sync_log > %s "
+                    "ORDER BY id_amazon_sync_log LIMIT %s",
+                    (PENDING, after, min(10000, remaining)))
+                rows = cur.fetchall()
+            if not rows:
+                return
+            for r in rows:
+                yield ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4]))
+            remaining -= len(rows)
+            after = int(rows[-1][0])
+
+    def claimed_batches(self, claimed_before_seconds: float | None = None) -> list[int]:
+        with self.conn.cursor() as cur:
+            if claimed_before_seconds is None:
+                cur.execute(f"SELECT DISTINCT batch_id FROM {self.t.log} WHERE state = %s", (CLAIMED,))
+            else:
+                cur.execute(f"SELECT DISTINCT batch_id FROM {self.t.log} WHERE state = %s "
+                            "AND claimed_at < NOW(6) - INTERVAL %s SECOND", (CLAIMED, claimed_before_seconds))
+            return [int(row[0]) for row in cur.fetchall() if row[0] is not None]
+
+    # -- settling ---------------------------------------------------------------------------------
+
+    def delete(self, ids: Sequence[int]) -> int:
+        deleted = 0
+        for start in range(0, len(ids), self.chunk):
+            part = ids[start:start + self.chunk]
+            started = time.perf_counter()
+            with transaction(self.conn) as cur:
+                # state/batch are re-checked so a row can never be deleted after being handed back
+                deleted += cur.execute(f"DELETE FROM {self.t.log} WHERE id_amazon_sync_log IN ({_in(part)}) "
+                                       "AND state = %s", (*part, CLAIMED))
+            self.locks.note(time.perf_counter() - started)
+        return deleted
+
+    def release(self, ids: Sequence[int], *, count_attempt: bool = False, backoff_seconds: float = 0,
+                max_attempts: int | None = None, error: str | None = None) -> tuple[int, int]:
+        """Hand rows back to the queue; with ``count_attempt`` past ``max_attempts`` they become failed."""
+        released = failed = 0
+        log = self.t.log
+        for start in range(0, len(ids), self.chunk):
+            part = ids[start:start + self.chunk]
+            started = time.perf_counter()
+            with transaction(self.conn) as cur:
+                if count_attempt and max_attempts is not None:
+                    failed += cur.execute(
+                        f"UPDATE {log} SET state = %s, batch_id = NULL, attempts = attempts + 1, last_error = %s "
+                        f"WHERE id_amazon_sync_log IN ({_in(part)}) AND state = %s AND attempts + 1 >= %s",
+                        (FAILED, (error or "")[:500], *part, CLAIMED, max_attempts))
+                released += cur.execute(
+                    f"UPDATE {log} SET state = %s, batch_id = NULL, claimed_at = NULL, "
+                    "attempts = attempts + %s, last_error = COALESCE(%s, last_error), "
+                    # backoff doubles with each failed attempt, capped at 2^10 times the base
+                    "not_before = IF(%s > 0, NOW(6) + INTERVAL (%s * POW(2, LEAST(attempts, 10))) SECOND, NULL) "
+                    f"WHERE id_amazon_sync_log IN ({_in(part)}) AND state = %s",
+                    (PENDING, int(count_attempt), error[:500] if error else None, backoff_seconds, backoff_seconds,
+                     *part, CLAIMED))
+            self.locks.note(time.perf_counter() - started)
+        return released, failed
+
+    def release_batch_products(self, batch_id: int, products: Iterable[int]) -> int:
+        chosen = sorted(set(products))
+        released = 0
+        for start in range(0, len(chosen), self.chunk):
+            part = chosen[start:start + self.chunk]
+            with transaction(self.conn) as cur:
+                released += cur.execute(
+                    f"UPDATE {self.t.log} SET state = %s, batch_id = NULL, claimed_at = NULL "
+                    f"WHERE batch_id = %s AND state = %s AND id_product IN ({_in(part)})",
+                    (PENDING, batch_id, CLAIMED, *part))
+        return released
+
+    def release_batch(self, batch_id: int) -> int:
+        """Hand back every row of a batch that never reached Amazon (no attempt is counted)."""
+        ids = [row.id for row in self.batch_rows(batch_id)]
+        return self.release(ids)[0]
+
+    def retry_failed(self) -> int:
+        with transaction(self.conn) as cur:
+            return int(cur.execute(f"UPDATE {self.t.log} SET state = %s, attempts = 0, not_before = NULL "
+                                   "WHERE state = %s", (PENDING, FAILED)))
+
+    def add_rows(self, keys: Iterable[tuple[LogKey, str]]) -> int:
+        rows = [(k.id_product, k.id_product_attribute, k.id_shop, kind) for k, kind in keys]
+        if not rows:
+            return 0
+        with self.conn.cursor() as cur:
+            cur.executemany(f"INSERT INTO {self.t.log} (id_product, id_product_attribute, id_shop, "
+                            "change_kind) VALUES (%s, %s, %s, %s)", rows)
+        return len(rows)
+
+    # -- what Amazon accepted last ----------------------------------------------------------------
+
+    def last_accepted(self, marketplace_id: str, skus: Sequence[str]) -> dict[str, tuple[int | None, Decimal | None,
+                                                                                          str | None]]:
+        found: dict[str, tuple[int | None, Decimal | None, str | None]] = {}
+        for start in range(0, len(skus), self.chunk):
+            part = skus[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT sku, quantity, price, fingerprint FROM {self.t.offer_state} "
+                            f"WHERE marketplace_id = %s AND sku IN ({_in(part)})", (marketplace_id, *part))
+                for sku, quantity, price, fingerprint in cur.fetchall():
+                    found[str(sku)] = (quantity, price, fingerprint)
+        return found
+
+    def known_skus(self, marketplace_id: str, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
+        """SKUs last accepted for these offers: how to reach an offer PrestaShop no longer has."""
+        found: dict[tuple[int, int], list[str]] = {}
+        products = sorted({p for p, _ in keys})
+        wanted = set(keys)
+        for start in range(0, len(products), self.chunk):
+            part = products[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT id_product, id_product_attribute, sku FROM {self.t.offer_state} "
+                            f"WHERE marketplace_id = %s AND id_product IN ({_in(part)})", (marketplace_id, *part))
+                for product, attribute, sku in cur.fetchall():
+                    if (int(product), int(attribute)) in wanted:
+                        found.setdefault((int(product), int(attribute)), []).append(str(sku))
+        return found
+
+    def remember_accepted(self, marketplace_id: str,
+                          entries: Sequence[tuple[str, int, int, int | None, str | None, str]]) -> None:
+        """(sku, id_product, id_product_attribute, quantity, price, fingerprint) Amazon accepted."""
+        for start in range(0, len(entries), self.chunk):
+            part = entries[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self.t.offer_state} (marketplace_id, sku, id_product, id_product_attribute, "
+                    "quantity, price, fingerprint, accepted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, NOW(6)) "
+                    "ON DUPLICATE KEY UPDATE id_product = VALUES(id_product), "
+                    "id_product_attribute = VALUES(id_product_attribute), "
+                    "quantity = COALESCE(VALUES(quantity), quantity), price = COALESCE(VALUES(price), price), "
+                    "fingerprint = VALUES(fingerprint), accepted_at = VALUES(accepted_at)",
+                    [(marketplace_id, *entry) for entry in part])
+
+    def forget_accepted(self, marketplace_id: str, skus: Sequence[str]) -> None:
+        """After a feed Amazon may have applied in part, the next change of these SKUs is always sent."""
+        for start in range(0, len(skus), self.chunk):
+            part = skus[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.execute(f"UPDATE {self.t.offer_state} SET fingerprint = NULL WHERE marketplace_id = %s "
+                            f"AND sku IN ({_in(part)})", (marketplace_id, *part))
+
+    # -- queue figures ----------------------------------------------------------------------------
+
+    def queue_stats(self) -> QueueStats:
+        log = self.t.log
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT state, COUNT(*) FROM {log} GROUP BY state")
+            counts = {int(state): int(count) for state, count in cur.fetchall()}
+            # the smallest pending id is the oldest change, found through the (state, id) index
+            cur.execute(f"SELECT TIMESTAMPDIFF(MICROSECOND, changed_at, NOW(6)) / 1e6 FROM {log} "
+                        "WHERE state = %s AND batch_id IS NULL ORDER BY id_amazon_sync_log LIMIT 1", (PENDING,))
+            oldest = cur.fetchone()
+            cur.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT id_product, id_product_attribute, id_shop "
+                        f"FROM {log} WHERE state = %s) AS offers", (PENDING,))
+            offers = cur.fetchone()
+        return QueueStats(counts.get(PENDING, 0), int(offers[0]) if offers else 0,
+                          float(oldest[0]) if oldest and oldest[0] is not None else 0.0,
+                          counts.get(CLAIMED, 0), counts.get(FAILED, 0))

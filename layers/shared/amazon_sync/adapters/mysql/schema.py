@@ -1,0 +1,262 @@
+"""The event-log table, its versioned migrations, and the capture triggers on PrestaShop's tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pymysql
+from pymysql.connections import Connection
+
+from amazon_sync.adapters.mysql.settings import validate_table_prefix
+from amazon_sync.errors import SchemaMissing
+
+# Log states. A row is pending until an export claims it; it stays claimed until Amazon's verdict
+# on every message built from it is known; failed rows are kept for an operator.
+PENDING = 0
+CLAIMED = 1
+FAILED = 2
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Every table name this package uses, derived from one validated prefix."""
+
+    prefix: str
+
+    def __post_init__(self) -> None:
+        validate_table_prefix(self.prefix)
+
+    def table(self, name: str) -> str:
+        """A PrestaShop table, prefixed and quoted for SQL."""
+        return f"`{self.prefix}{name}`"
+
+    @property
+    def log(self) -> str:
+        return f"`{self.prefix}amazon_sync_log`"
+
+    @property
+    def meta(self) -> str:
+        return f"`{self.prefix}amazon_sync_meta`"
+
+    @property
+    def offer_state(self) -> str:
+        return f"`{self.prefix}amazon_sync_offer_state`"
+
+    def raw(self, name: str) -> str:
+        return f"{self.prefix}{name}"
+
+
+def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
+    return [
+        (
+            1,
+            "event log, schema version and last accepted offer state",
+            [
+                f"""CREATE TABLE IF NOT EXISTS {t.log} (
+                  `id_amazon_sync_log` BIGINT UNSIGNED NOT NULL AUTO_INCREMENT,
+                  `id_product` INT UNSIGNED NOT NULL,
+                  `id_product_attribute` INT UNSIGNED NOT NULL DEFAULT 0,
+                  `id_shop` INT UNSIGNED NOT NULL DEFAULT 0,
+                  `change_kind` ENUM('stock', 'price', 'product') NOT NULL,
+                  `changed_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                  `state` TINYINT UNSIGNED NOT NULL DEFAULT 0,
+                  `batch_id` BIGINT UNSIGNED NULL,
+                  `claimed_at` TIMESTAMP(6) NULL DEFAULT NULL,
+                  `attempts` SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+                  `not_before` TIMESTAMP(6) NULL DEFAULT NULL,
+                  `last_error` VARCHAR(500) NULL DEFAULT NULL,
+                  PRIMARY KEY (`id_amazon_sync_log`),
+                  KEY `state_batch` (`state`, `batch_id`, `id_amazon_sync_log`),
+                  KEY `state_offer` (`state`, `id_product`, `id_product_attribute`, `id_shop`)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+                f"""CREATE TABLE IF NOT EXISTS {t.meta} (
+                  `name` VARCHAR(64) NOT NULL,
+                  `value` VARCHAR(255) NOT NULL,
+                  PRIMARY KEY (`name`)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+                f"""CREATE TABLE IF NOT EXISTS {t.offer_state} (
+                  `marketplace_id` VARCHAR(20) NOT NULL,
+                  `sku` VARCHAR(40) NOT NULL,
+                  `id_product` INT UNSIGNED NOT NULL,
+                  `id_product_attribute` INT UNSIGNED NOT NULL,
+                  `quantity` INT NULL,
+                  `price` DECIMAL(20, 2) NULL,
+                  `fingerprint` CHAR(16) NULL,
+                  `accepted_at` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                  PRIMARY KEY (`marketplace_id`, `sku`),
+                  KEY `offer` (`marketplace_id`, `id_product`, `id_product_attribute`)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+            ],
+        ),
+    ]
+
+
+SCHEMA_VERSION = 1
+
+
+def installed_version(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> int:
+    with conn.cursor() as cur:
+        cur.execute("SELECT COUNT(*) FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE() "
+                    "AND TABLE_NAME = %s", (t.raw("amazon_sync_meta"),))
+        row = cur.fetchone()
+        if not row or not row[0]:
+            return 0
+        cur.execute(f"SELECT `value` FROM {t.meta} WHERE `name` = 'schema_version'")
+        row = cur.fetchone()
+        return int(row[0]) if row else 0
+
+
+def install(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> list[str]:
+    """Apply the migrations not yet applied; running it again changes nothing."""
+    require_prestashop_tables(conn, t)
+    current = installed_version(conn, t)
+    applied: list[str] = []
+    with conn.cursor() as cur:
+        for version, description, statements in _migrations(t):
+            if version <= current:
+                continue
+            for statement in statements:
+                cur.execute(statement)
+            cur.execute(
+                f"INSERT INTO {t.meta} (`name`, `value`) VALUES ('schema_version', %s) "
+                "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)",
+                (str(version),),
+            )
+            applied.append(f"v{version}: {description}")
+    return applied
+
+
+REQUIRED_PRESTASHOP_TABLES = (
+    "product", "product_shop", "product_attribute", "product_attribute_shop", "stock_available",
+    "specific_price", "tax", "tax_rule", "tax_rules_group", "currency", "currency_shop", "country",
+    "shop", "shop_group",
+)
+
+
+def require_prestashop_tables(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> None:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TABLE_NAME FROM information_schema.TABLES WHERE TABLE_SCHEMA = DATABASE()"
+        )
+        present = {row[0] for row in cur.fetchall()}
+    missing = [t.raw(name) for name in REQUIRED_PRESTASHOP_TABLES if t.raw(name) not in present]
+    if missing:
+        raise SchemaMissing(
+            f"PrestaShop table(s) {', '.join(missing)} not found in this database: "
+            f"is DB_NAME right, and is the table prefix {t.prefix!r} the shop's?"
+        )
+
+
+def require_log(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> None:
+    if installed_version(conn, t) < SCHEMA_VERSION:
+        raise SchemaMissing(
+            f"the event log {t.raw('amazon_sync_log')} is not installed or is out of date: "
+            "run `amazon-sync db install --triggers`"
+        )
+
+
+# --- triggers -------------------------------------------------------------------------------------
+
+
+def _changed(*columns: str) -> str:
+    return " OR ".join(f"NOT (OLD.`{c}` <=> NEW.`{c}`)" for c in columns)
+
+
+def _trigger_specs(t: Tables) -> list[tuple[str, str, str, str]]:
+    """(name suffix, timing+event, table, body) of every capture trigger."""
+
+    def log(product: str, attribute: str, shop: str, kind: str) -> str:
+        return (f"INSERT INTO {t.log} (`id_product`, `id_product_attribute`, `id_shop`, `change_kind`) "
+                f"VALUES ({product}, {attribute}, {shop}, '{kind}')")
+
+    def moved_or_changed(columns: tuple[str, ...], kind: str) -> str:
+        # A row moved to another product/combination/shop changes the offer it left as well.
+        key = ("id_product", "id_product_attribute", "id_shop")
+        return (f"IF {_changed(*columns, *key)} THEN "
+                + log("NEW.id_product", "NEW.id_product_attribute", "NEW.id_shop", kind) + "; "
+                + f"IF {_changed(*key)} THEN "
+                + log("OLD.id_product", "OLD.id_product_attribute", "OLD.id_shop", kind) + "; END IF; END IF")
+
+    sku_columns = ("reference", "ean13", "supplier_reference")
+    specific_columns = ("id_product", "id_product_attribute", "id_shop", "id_shop_group", "id_currency",
+                        "id_country", "id_group", "id_customer", "id_cart", "price", "from_quantity",
+                        "reduction", "reduction_tax", "reduction_type", "from", "to")
+    return [
+        ("stock_ai", "AFTER INSERT", "stock_available",
+         log("NEW.id_product", "NEW.id_product_attribute", "NEW.id_shop", "stock")),
+        ("stock_au", "AFTER UPDATE", "stock_available",
+         moved_or_changed(("quantity", "out_of_stock"), "stock")),
+        ("stock_ad", "AFTER DELETE", "stock_available",
+         log("OLD.id_product", "OLD.id_product_attribute", "OLD.id_shop", "stock")),
+        ("pshop_ai", "AFTER INSERT", "product_shop", log("NEW.id_product", "0", "NEW.id_shop", "product")),
+        ("pshop_au", "AFTER UPDATE", "product_shop",
+         f"IF {_changed('price', 'active', 'id_tax_rules_group', 'available_for_order')} THEN "
+         + log("NEW.id_product", "0", "NEW.id_shop", "price") + "; END IF"),
+        ("pshop_ad", "AFTER DELETE", "product_shop", log("OLD.id_product", "0", "OLD.id_shop", "product")),
+        ("pashop_ai", "AFTER INSERT", "product_attribute_shop",
+         log("NEW.id_product", "NEW.id_product_attribute", "NEW.id_shop", "product")),
+        ("pashop_au", "AFTER UPDATE", "product_attribute_shop",
+         f"IF {_changed('price')} THEN "
+         + log("NEW.id_product", "NEW.id_product_attribute", "NEW.id_shop", "price") + "; END IF"),
+        ("pashop_ad", "AFTER DELETE", "product_attribute_shop",
+         log("OLD.id_product", "OLD.id_product_attribute", "OLD.id_shop", "product")),
+        ("pattr_au", "AFTER UPDATE", "product_attribute",
+         f"IF {_changed(*sku_columns)} THEN "
+         + log("NEW.id_product", "NEW.id_product_attribute", "0", "product") + "; END IF"),
+        ("product_au", "AFTER UPDATE", "product",
+         f"IF {_changed(*sku_columns)} THEN " + log("NEW.id_product", "0", "0", "product") + "; END IF"),
+        ("sprice_ai", "AFTER INSERT", "specific_price",
+         log("NEW.id_product", "NEW.id_product_attribute", "NEW.id_shop", "price")),
+        ("sprice_au", "AFTER UPDATE", "specific_price", moved_or_changed(specific_columns, "price")),
+        ("sprice_ad", "AFTER DELETE", "specific_price",
+         log("OLD.id_product", "OLD.id_product_attribute", "OLD.id_shop", "price")),
+    ]
+
+
+def trigger_names(t: Tables) -> list[str]:
+    return [f"{t.prefix}amazon_sync_{suffix}" for suffix, _, _, _ in _trigger_specs(t)]
+
+
+def install_triggers(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> list[str]:
+    """(Re)create every capture trigger; each is dropped and created, so this is idempotent."""
+    require_log(conn, t)
+    created = []
+    with conn.cursor() as cur:
+        for suffix, timing, table, body in _trigger_specs(t):
+            name = f"{t.prefix}amazon_sync_{suffix}"
+            cur.execute(f"DROP TRIGGER IF EXISTS `{name}`")
+            statement = (f"CREATE TRIGGER `{name}` {timing} ON `{t.prefix}{table}` FOR EACH ROW "
+                         f"BEGIN {body}; END")
+            try:
+                cur.execute(statement)
+            except pymysql.err.OperationalError as exc:
+                if exc.args and exc.args[0] == 1419:
+                    raise SchemaMissing(
+                        "the server refused to create triggers because binary logging is on: set the "
+                        "parameter log_bin_trust_function_creators = 1 in the RDS parameter group"
+                    ) from None
+                raise
+            created.append(name)
+    return created
+
+
+def uninstall_triggers(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> list[str]:
+    dropped = []
+    with conn.cursor() as cur:
+        for name in trigger_names(t):
+            cur.execute(
+                "SELECT COUNT(*) FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+                "AND TRIGGER_NAME = %s", (name,))
+            row = cur.fetchone()
+            if row and row[0]:
+                cur.execute(f"DROP TRIGGER `{name}`")
+                dropped.append(name)
+    return dropped
+
+
+def installed_triggers(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> list[str]:
+    with conn.cursor() as cur:
+        cur.execute(
+            "SELECT TRIGGER_NAME FROM information_schema.TRIGGERS WHERE TRIGGER_SCHEMA = DATABASE() "
+            "AND TRIGGER_NAME LIKE %s ORDER BY TRIGGER_NAME", (f"{t.prefix}amazon\\_sync\\_%",))
+        return [row[0] for row in cur.fetchall()]

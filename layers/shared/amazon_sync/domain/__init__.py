@@ -1,0 +1,1 @@
+"""The pure core: the sync's data types and the rules that turn offers into Amazon messages. No I/O."""

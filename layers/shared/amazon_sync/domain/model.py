@@ -1,0 +1,94 @@
+"""The sync's vocabulary: what a log row names, what an offer is, and the problems an offer can have.
+
+Plain data with no I/O, shared by the MySQL reader that fills it and the message planner that reads it.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+SkuField = Literal["reference", "ean13", "supplier_reference"]
+MAX_SKU_LENGTH = 40
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """What one log row names: a product (0 = every product), a combination (0 = the product or
+    all its combinations) and a shop (0 = every shop)."""
+
+    id_product: int
+    id_product_attribute: int
+    id_shop: int
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    id_shop: int
+    id_shop_group: int
+    share_stock: bool
+    id_country: int
+    id_currency: int
+    conversion_rate: Decimal
+    timezone: ZoneInfo
+    allow_orders_when_out_of_stock: bool = False
+
+    @property
+    def stock_shop_and_group(self) -> tuple[int, int]:
+        # PrestaShop keeps shared stock on (id_shop 0, the group) and per-shop stock on (shop, group 0).
+        return (0, self.id_shop_group) if self.share_stock else (self.id_shop, 0)
+
+
+@dataclass(frozen=True)
+class SalePrice:
+    price: Decimal
+    start: datetime | None
+    end: datetime | None
+
+
+@dataclass(frozen=True)
+class OfferProblem:
+    code: str
+    message: str
+    blocking: bool = True
+
+
+@dataclass
+class Offer:
+    id_product: int
+    id_product_attribute: int
+    sku: str | None
+    quantity: int
+    price: Decimal | None
+    sale: SalePrice | None = None
+    backorders_allowed: bool = False
+    exists: bool = True
+    problems: list[OfferProblem] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.id_product, self.id_product_attribute)
+
+    @property
+    def sendable(self) -> bool:
+        return not any(problem.blocking for problem in self.problems)
+
+    def describe_problems(self) -> str:
+        return "; ".join(problem.message for problem in self.problems)
+
+
+def sku_problem(sku: str | None) -> OfferProblem | None:
+    if sku is None or sku == "":
+        return OfferProblem("NO_SKU", "no SKU: the reference field is empty")
+    if len(sku) > MAX_SKU_LENGTH:
+        return OfferProblem("SKU_TOO_LONG", f"SKU {sku!r} is {len(sku)} characters, Amazon allows {MAX_SKU_LENGTH}")
+    if sku != sku.strip():
+        return OfferProblem("SKU_ILLEGAL", f"SKU {sku!r} has leading or trailing white space")
+    bad = [ch for ch in sku if unicodedata.category(ch)[0] in ("C", "Z") and ch != " "]
+    if bad:
+        return OfferProblem("SKU_ILLEGAL", f"SKU {sku!r} contains illegal character(s) {''.join(bad)!r}")
+    return None

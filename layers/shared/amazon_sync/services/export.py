@@ -1,0 +1,390 @@
+"""The export: from pending log rows to submitted JSON_LISTINGS_FEED feeds.
+
+One run: take the lease, recover what a crashed run left, claim rows in short transactions, coalesce
+them per offer, leave offers whose earlier feed is still in flight for later, read the offers, build
+and split feeds, write each to S3 and submit it, record it, then settle what needs no answer from
+Amazon. Any failure leaves every row either claimed by a recorded batch or pending again.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, SkuError, StateStore
+from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.mysql.offers import OfferReader
+from amazon_sync.adapters.s3 import DocumentStore, put_json_gz
+from amazon_sync.adapters.spapi import FeedsGateway
+from amazon_sync.config import MarketplaceConfig, SyncConfig
+from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message
+from amazon_sync.domain.model import LogKey, Offer, ShopContext
+from amazon_sync.errors import AmazonError
+from amazon_sync.services.recovery import recover_orphan_intents
+from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
+
+JSON_FEED_WINDOW_SECONDS = 300.0
+OFFER_CHUNK = 1000
+
+
+class ExportRequest(BaseModel):
+    """The manual invoke (and the schedule's input): validated, anything else is refused."""
+
+    model_config = ConfigDict(extra="forbid")
+    mode: Literal["incremental", "full"] = "incremental"
+    marketplaces: list[str] | None = Field(default=None, min_length=1)
+    dryRun: bool = False
+    scheduledTime: str | None = None  # EventBridge Scheduler's <aws.scheduler.scheduled-time>
+
+
+class CrashPoint(Exception):
+    """Raised by a test's crash hook to stop a run at a named point, as a Lambda timeout would."""
+
+
+@dataclass
+class ExportSummary:
+    batch_id: int | None = None
+    skipped_reason: str | None = None
+    rows_claimed: int = 0
+    keys: int = 0
+    offers_read: int = 0
+    offers_exported: int = 0
+    messages: int = 0
+    feeds_submitted: int = 0
+    feeds_abandoned: int = 0
+    skipped_unchanged: int = 0
+    skipped_in_flight_rows: int = 0
+    skipped_excluded: int = 0
+    skipped_budget_products: int = 0
+    offer_errors: int = 0
+    quantities_held: int = 0
+    throttles: int = 0
+    rows_deleted_without_feed: int = 0
+    rows_released: int = 0
+    continuation_rows: int = 0
+    recovered_intents: int = 0
+    duration_seconds: float = 0.0
+    dry_run_documents: list[str] = field(default_factory=list)
+    feed_ids: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class MarketplaceRun:
+    config: MarketplaceConfig
+    context: ShopContext
+    send_quantity: bool
+    splitter: FeedSplitter
+    gateway: FeedsGateway | None
+    budget_left: bool = True
+    feeds: int = 0
+    full: bool = False
+
+
+@dataclass
+class BatchProgress:
+    batch: BatchRecord
+    summary: ExportSummary
+    budget: int
+    unsent: set[int] = field(default_factory=set)
+    every_product_unsent: bool = False
+    # Offers a full run could not send (Amazon's feed budget): new log rows carry them to the next runs.
+    continuation: set[LogKey] = field(default_factory=set)
+
+    def leave_for_later(self, run: MarketplaceRun, offers: Iterable[tuple[int, int]]) -> None:
+        for product, attribute in offers:
+            self.unsent.add(product)
+            if run.full:
+                self.continuation.add(LogKey(product, attribute, run.config.shop_id))
+
+    def can_submit(self, run: MarketplaceRun) -> bool:
+        return self.budget > 0 and run.budget_left
+
+
+class Exporter:
+    def __init__(self, *, log: EventLog, reader: OfferReader, config: SyncConfig, state: StateStore,
+                 store: DocumentStore, gateway_for: Callable[[str], FeedsGateway],
+                 remaining_seconds: Callable[[], float] = lambda: 900.0, lease_seconds: float = 900.0,
+                 claim_chunk: int = 1000, backoff_seconds: float = 60.0,
+                 crash_hook: Callable[[str], None] | None = None, now: Callable[[], float] = time.time,
+                 dry_run_store: DocumentStore | None = None,
+                 progress: Callable[[ExportSummary], None] | None = None) -> None:
+        self.log = log
+        self.reader = reader
+        self.config = config
+        self.state = state
+        self.store = store
+        self.gateway_for = gateway_for
+        self.remaining_seconds = remaining_seconds
+        self.lease_seconds = lease_seconds
+        self.claim_chunk = claim_chunk
+        self.backoff_seconds = backoff_seconds
+        self.crash_hook = crash_hook or (lambda point: None)
+        self.now = now
+        self.dry_run_store = dry_run_store or store
+        self.progress = progress or (lambda summary: None)
+
+    # -- the run ----------------------------------------------------------------------------------
+
+    def run(self, request: ExportRequest) -> ExportSummary:
+        started = time.perf_counter()
+        summary = ExportSummary()
+        marketplaces = self._chosen_marketplaces(request)
+        if request.dryRun:
+            self._dry_run(request, marketplaces, summary)
+            summary.duration_seconds = round(time.perf_counter() - started, 3)
+            return summary
+        owner = str(uuid.uuid4())
+        if not self.state.acquire_lease("export", owner, self.lease_seconds, self.now()):
+            summary.skipped_reason = "another export run holds the lease"
+            return summary
+        try:
+            summary.recovered_intents = recover_orphan_intents(self.state, self.gateway_for, self.now(),
+                                                               lease_free=True)
+            self._run_batch(request, marketplaces, summary)
+        finally:
+            self.state.release_lease("export", owner)
+            summary.duration_seconds = round(time.perf_counter() - started, 3)
+            self.state.record_run("export", {"batch_id": summary.batch_id, "feeds": summary.feeds_submitted,
+                                             "messages": summary.messages, "rows_claimed": summary.rows_claimed})
+        return summary
+
+    def _chosen_marketplaces(self, request: ExportRequest) -> list[MarketplaceConfig]:
+        if request.marketplaces is None:
+            return list(self.config.marketplaces)
+        return [self.config.marketplace(marketplace_id) for marketplace_id in request.marketplaces]
+
+    def _run_batch(self, request: ExportRequest, marketplaces: list[MarketplaceConfig],
+                   summary: ExportSummary) -> None:
+        batch = BatchRecord(batch_id=self.state.next_batch_id(), created_at=self.now(),
+                            claim_expires_at=self.now() + self.lease_seconds, mode=request.mode)
+        summary.batch_id = batch.batch_id
+        self.state.create_batch(batch)
+        keys, rows_by_key = self._claim(batch.batch_id, summary)
+        self.crash_hook("after_claim")
+        in_flight = self.log.claimed_products(exclude_batch=batch.batch_id)
+        deferred = {key.id_product for key in keys if key.id_product in in_flight}
+        if deferred:
+            summary.skipped_in_flight_rows = self.log.release_batch_products(batch.batch_id, deferred)
+            keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
+            rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
+        summary.keys = len(keys)
+        progress = BatchProgress(batch, summary, budget=self._feed_budget())
+        for marketplace in marketplaces:
+            run = self._start_marketplace(marketplace)
+            run.full = request.mode == "full" or any(key.id_product == 0 for key in keys)
+            if run.full:
+                # products whose feed is still in flight are left out of a full pass: they come back later
+                progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
+            for chunk in self._offer_chunks(run, keys, run.full, in_flight):
+                if not progress.can_submit(run) or self.remaining_seconds() < 30:
+                    progress.leave_for_later(run, chunk)
+                    progress.every_product_unsent |= run.full
+                    continue
+                for planned in self._plan(run, chunk, incremental=request.mode == "incremental",
+                                          summary=summary):
+                    finished = run.splitter.add(planned)
+                    if finished is not None:
+                        self._dispatch(run, progress, finished)
+            last = run.splitter.flush()
+            if last is not None:
+                self._dispatch(run, progress, last)
+        unsent, every_product_unsent = progress.unsent, progress.every_product_unsent
+        if progress.continuation:
+            summary.continuation_rows = self.log.add_rows((key, "product") for key in sorted(
+                progress.continuation, key=lambda k: (k.id_product, k.id_product_attribute, k.id_shop)))
+        manifest_key = f"batches/{batch.batch_id}.json.gz"
+        put_json_gz(self.store, manifest_key, {"batch_id": batch.batch_id, "unsent_products": sorted(unsent),
+                                               "every_product_unsent": every_product_unsent})
+        batch = self.state.get_batch(batch.batch_id) or batch
+        batch.status, batch.manifest_key = "SUBMITTED", manifest_key
+        self.state.put_batch(batch)
+        summary.skipped_budget_products = len(unsent)
+        picture = batch_picture(batch, batch_feeds(batch, self.state), self.store, self._shops())
+        counts = settle_rows(self.log, batch.batch_id, picture, max_attempts=self.config.max_attempts,
+                             backoff_seconds=self.backoff_seconds, rows_by_key=rows_by_key)
+        summary.rows_deleted_without_feed = counts.deleted
+        summary.rows_released = counts.released
+
+    def _shops(self) -> dict[str, int]:
+        return {m.marketplace_id: m.shop_id for m in self.config.marketplaces}
+
+    def _feed_budget(self) -> int:
+        recent = len(self.state.recent_submissions(JSON_FEED_WINDOW_SECONDS, self.now()))
+        return max(0, min(self.config.max_feeds_per_run, self.config.feeds_per_window - recent))
+
+    def _claim(self, batch_id: int, summary: ExportSummary) -> tuple[dict[LogKey, bool], dict[LogKey, list[int]]]:
+        """Claim rows and coalesce them: key -> True when every change on it was a stock change,
+        and key -> the ids of its rows."""
+        keys: dict[LogKey, bool] = {}
+        rows_by_key: dict[LogKey, list[int]] = {}
+        after = 0
+        while summary.rows_claimed < self.config.max_rows_per_run and self.remaining_seconds() > 60:
+            rows = self.log.claim(batch_id, min(self.claim_chunk, self.config.max_rows_per_run - summary.rows_claimed),
+                                  after)
+            if not rows:
+                break
+            for row in rows:
+                keys[row.key] = keys.get(row.key, True) and row.kind == "stock"
+                rows_by_key.setdefault(row.key, []).append(row.id)
+            summary.rows_claimed += len(rows)
+            after = rows[-1].id
+            self.progress(summary)
+        return keys, rows_by_key
+
+    def _start_marketplace(self, marketplace: MarketplaceConfig) -> MarketplaceRun:
+        context = self.reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,
+                                           marketplace.shop_timezone, marketplace.conversion_rate,
+                                           marketplace.allow_orders_when_out_of_stock)
+        splitter = FeedSplitter(marketplace, self.config.max_messages_per_feed, self.config.max_feed_bytes,
+                                datetime.fromtimestamp(self.now(), UTC))
+        return MarketplaceRun(marketplace, context,
+                              marketplace.marketplace_id in self.config.quantity_marketplaces(), splitter, None)
+
+    def _offer_chunks(self, run: MarketplaceRun, keys: dict[LogKey, bool], full: bool,
+                      in_flight: set[int]) -> Iterator[list[tuple[int, int]]]:
+        if full:
+            for chunk in self.reader.all_offer_keys(run.context, OFFER_CHUNK):
+                yield [key for key in chunk if key[0] not in in_flight]
+            return
+        offers, _ = self.reader.expand(run.context, keys.items())
+        ordered = sorted(offers)
+        for start in range(0, len(ordered), OFFER_CHUNK):
+            yield ordered[start:start + OFFER_CHUNK]
+
+    def _plan(self, run: MarketplaceRun, chunk: list[tuple[int, int]], *, incremental: bool,
+              summary: ExportSummary) -> Iterator[PlannedMessage]:
+        marketplace = run.config
+        offers = self.reader.read(run.context, chunk, datetime.fromtimestamp(self.now(), UTC))
+        summary.offers_read += len(offers)
+        self.progress(summary)
+        known = self.log.known_skus(marketplace.marketplace_id, chunk)
+        current_skus = [o.sku for o in offers if o.sku]
+        all_skus = sorted({*current_skus, *(s for skus in known.values() for s in skus)})
+        accepted = self.log.last_accepted(marketplace.marketplace_id, all_skus)
+        for offer in offers:
+            # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon knows for it get stock 0.
+            for old_sku in known.get(offer.key, []):
+                if old_sku != offer.sku and run.send_quantity and not marketplace.excluded(old_sku):
+                    gone = Offer(offer.id_product, offer.id_product_attribute, old_sku, 0, None)
+                    planned = plan_message(gone, marketplace.model_copy(update={"send_price": False}),
+                                           send_quantity=True, last_accepted=None)
+                    if planned is not None and not (incremental and accepted.get(old_sku, (None, None, None))[2]
+                                                    == planned.fingerprint):
+                        summary.messages += 1
+                        yield planned
+            if not offer.exists:
+                continue
+            if offer.problems:
+                self._record_problems(offer, marketplace)
+            if not offer.sendable:
+                summary.offer_errors += 1
+                continue
+            assert offer.sku is not None
+            if marketplace.excluded(offer.sku):
+                summary.skipped_excluded += 1
+                continue
+            last = accepted.get(offer.sku)
+            planned = plan_message(offer, marketplace, send_quantity=run.send_quantity,
+                                   last_accepted=(last[0], last[1]) if last else None)
+            if planned is None:
+                continue
+            if incremental and last is not None and last[2] == planned.fingerprint:
+                summary.skipped_unchanged += 1
+                continue
+            summary.quantities_held += int(planned.quantity_held)
+            summary.offers_exported += 1
+            summary.messages += 1
+            yield planned
+
+    def _record_problems(self, offer: Offer, marketplace: MarketplaceConfig) -> None:
+        now = self.now()
+        for problem in offer.problems:
+            self.state.record_sku_error(SkuError(
+                marketplace_id=marketplace.marketplace_id,
+                sku=offer.sku or f"product {offer.id_product}/{offer.id_product_attribute}",
+                code=problem.code, message=problem.message, severity="ERROR" if problem.blocking else "WARNING",
+                first_seen=now, last_seen=now))
+
+    def _dispatch(self, run: MarketplaceRun, progress: BatchProgress, document: FeedDocument) -> None:
+        if not progress.can_submit(run):
+            progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
+            return
+        progress.budget -= 1
+        if not self._submit(run, progress.batch, document, progress.summary):
+            progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
+
+    def _submit(self, run: MarketplaceRun, batch: BatchRecord, document: FeedDocument,
+                summary: ExportSummary) -> bool:
+        """Write, record and submit one feed document; False when Amazon did not take it."""
+        marketplace_id = run.config.marketplace_id
+        run.feeds += 1
+        day = datetime.fromtimestamp(self.now(), UTC).strftime("%Y/%m/%d")
+        intent_id = f"{batch.batch_id}-{marketplace_id}-{run.feeds}"
+        document_key = f"feeds/{marketplace_id}/{day}/{intent_id}.json"
+        manifest_key = f"feeds/{marketplace_id}/{day}/{intent_id}.messages.json.gz"
+        self.store.put(document_key, document.body)
+        put_json_gz(self.store, manifest_key, [ref.as_row() for ref in document.messages])
+        self.crash_hook("after_s3")
+        record = FeedRecord(intent_id=intent_id, batch_id=batch.batch_id, marketplace_id=marketplace_id,
+                            document_key=document_key, manifest_key=manifest_key,
+                            message_count=len(document.messages), created_at=self.now())
+        self.state.save_feed(record)
+        batch.feed_intents.append(intent_id)
+        self.state.put_batch(batch)
+        if run.gateway is None:
+            run.gateway = self.gateway_for(marketplace_id)
+        try:
+            document_id = run.gateway.submit_document(document.body)
+            feed_id = run.gateway.create_feed(document_id, marketplace_id)
+        except AmazonError as exc:
+            # Nothing reached Amazon (or Amazon will not take more now): the rows go back to the queue.
+            record.status, record.attention, record.finished_at = "ABANDONED", str(exc), self.now()
+            self.state.save_feed(record)
+            # createFeed may have reached Amazon before the error: never skip these SKUs as unchanged
+            self.log.forget_accepted(marketplace_id, [ref.sku for ref in document.messages])
+            run.budget_left = False
+            summary.feeds_abandoned += 1
+            return False
+        self.crash_hook("after_create_feed")
+        record.status, record.feed_id, record.submitted_at = "IN_FLIGHT", feed_id, self.now()
+        self.state.save_feed(record)
+        self.state.note_submission(JSON_FEED_WINDOW_SECONDS, self.now())
+        summary.feeds_submitted += 1
+        summary.feed_ids.append(feed_id)
+        return True
+
+    # -- dry run ----------------------------------------------------------------------------------
+
+    def _dry_run(self, request: ExportRequest, marketplaces: list[MarketplaceConfig],
+                 summary: ExportSummary) -> None:
+        keys: dict[LogKey, bool] = {}
+        for row in self.log.pending_keys(self.config.max_rows_per_run):
+            keys[row.key] = keys.get(row.key, True) and row.kind == "stock"
+            summary.rows_claimed += 1
+        summary.keys = len(keys)
+        stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
+        for marketplace in marketplaces:
+            run = self._start_marketplace(marketplace)
+            full = request.mode == "full" or any(key.id_product == 0 for key in keys)
+            documents: list[FeedDocument] = []
+            for chunk in self._offer_chunks(run, keys, full, set()):
+                for planned in self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary):
+                    finished = run.splitter.add(planned)
+                    if finished is not None:
+                        documents.append(finished)
+            last = run.splitter.flush()
+            if last is not None:
+                documents.append(last)
+            for number, document in enumerate(documents, 1):
+                key = f"dry-run/{marketplace.marketplace_id}/{stamp}-{number}.json"
+                self.dry_run_store.put(key, document.body)
+                summary.dry_run_documents.append(key)

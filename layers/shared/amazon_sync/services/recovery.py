@@ -1,0 +1,82 @@
+"""Putting right what a crashed export left behind.
+
+- A feed intent recorded as SUBMITTING was cut off between "about to submit" and "submitted". Amazon
+  is asked which feeds it received in that window: the feed found is adopted (so its rows are
+  acknowledged exactly once and no feed goes unnoticed); if none was received, the intent is abandoned
+  and its rows go back to the queue.
+- A batch still BUILDING after its lease expired is marked interrupted: rows it never covered by a
+  submitted message go back to the queue. Rows claimed by a batch nobody recorded go back too.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from amazon_sync.adapters.dynamodb import FeedRecord, StateStore
+from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.spapi import FeedsGateway
+from amazon_sync.errors import AmazonError
+
+logger = logging.getLogger(__name__)
+SEARCH_WINDOW_SECONDS = 900.0
+CLOCK_SKEW_SECONDS = 5.0
+
+
+def recover_orphan_intents(state: StateStore, gateway_for: Callable[[str], FeedsGateway], now: float, *,
+                           lease_free: bool, lease_seconds: float = 900.0) -> int:
+    """Resolve SUBMITTING intents no live run owns; returns how many were resolved."""
+    orphans = [f for f in state.feeds_in_flight() if f.status == "SUBMITTING"
+               and (lease_free or f.created_at < now - lease_seconds)]
+    resolved = 0
+    for intent in orphans:
+        try:
+            if _resolve(state, gateway_for(intent.marketplace_id), intent, now):
+                resolved += 1
+        except AmazonError as exc:
+            logger.warning("could not resolve feed intent %s yet: %s", intent.intent_id, exc)
+    return resolved
+
+
+def _resolve(state: StateStore, gateway: FeedsGateway, intent: FeedRecord, now: float) -> bool:
+    batch = state.get_batch(intent.batch_id)
+    later = [f.created_at for f in (state.get_feed(i) for i in (batch.feed_intents if batch else []))
+             if f is not None and f.marketplace_id == intent.marketplace_id and f.created_at > intent.created_at]
+    window_end = min([*later, intent.created_at + SEARCH_WINDOW_SECONDS])
+    since = datetime.fromtimestamp(intent.created_at - 60, UTC)
+    candidates = sorted(
+        (f for f in gateway.list_feeds(intent.marketplace_id, since)
+         if intent.created_at - CLOCK_SKEW_SECONDS <= f.createdTime.timestamp() < window_end
+         and state.intent_for_feed_id(f.feedId) is None),
+        key=lambda f: f.createdTime)
+    if candidates:
+        adopted = candidates[0]
+        intent.status, intent.feed_id = "IN_FLIGHT", adopted.feedId
+        intent.submitted_at = adopted.createdTime.timestamp()
+        if len(candidates) > 1:
+            intent.attention = f"{len(candidates) - 1} other unknown feed(s) in the same window: " + ", ".join(
+                f.feedId for f in candidates[1:])
+            logger.error("orphan feeds next to intent %s: %s", intent.intent_id, intent.attention)
+        logger.warning("adopted feed %s for intent %s left by a crashed run", adopted.feedId, intent.intent_id)
+    else:
+        intent.status, intent.finished_at = "ABANDONED", now
+        intent.attention = "the run stopped before Amazon received this feed"
+        logger.warning("intent %s never reached Amazon: its rows go back to the queue", intent.intent_id)
+    return state.save_feed(intent, expected_status="SUBMITTING")
+
+
+def recover_stale_batches(log: EventLog, state: StateStore, now: float, *, lease_seconds: float) -> dict[str, int]:
+    """Claims that outlived their run: release them, or mark their batch interrupted."""
+    released = interrupted = 0
+    for batch_id in log.claimed_batches(claimed_before_seconds=lease_seconds):
+        batch = state.get_batch(batch_id)
+        if batch is None:
+            released += log.release_batch(batch_id)
+        elif batch.status == "BUILDING" and batch.claim_expires_at < now:
+            batch.status, batch.interrupted = "SUBMITTED", True
+            state.put_batch(batch)
+            interrupted += 1
+        elif batch.status in ("SETTLED", "ABANDONED"):
+            released += log.release_batch(batch_id)
+    return {"rows_released": released, "batches_interrupted": interrupted}

@@ -1,0 +1,98 @@
+"""`amazon-sync db install|uninstall`: idempotent, and one-line errors for the usual mistakes."""
+
+import json
+
+import pytest
+
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.schema import SCHEMA_VERSION, Tables, install, installed_version, require_log
+from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync.errors import ConfigurationError, DatabaseUnavailable, SchemaMissing
+from amazon_sync_cli.main import main
+from tests.conftest import make_database
+
+
+@pytest.fixture
+def env_for(monkeypatch):
+    def apply(db, **overrides):
+        values = {"DB_HOST": "127.0.0.1", "DB_PORT": str(db.server.port), "DB_USER": "root", "DB_PASSWORD": "",
+                  "DB_NAME": db.settings.database, "DB_TABLE_PREFIX": db.tables.prefix}
+        values.update(overrides)
+        for key, value in values.items():
+            monkeypatch.setenv(key, value)
+    return apply
+
+
+def test_install_twice_changes_nothing(shop_db):
+    assert installed_version(shop_db.conn, shop_db.tables) == SCHEMA_VERSION
+    before = shop_db.sql("SHOW CREATE TABLE ps_amazon_sync_log")
+    assert install(shop_db.conn, shop_db.tables) == []
+    assert shop_db.sql("SHOW CREATE TABLE ps_amazon_sync_log") == before
+
+
+def test_cli_install_with_triggers_then_uninstall(mariadb, env_for, capsys):
+    db = make_database(mariadb, prefix="shop7_", triggers=False)
+    env_for(db)
+    assert main(["--json", "db", "install", "--triggers"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["migrations_applied"] == []  # make_database already installed the log
+    assert len(first["triggers_installed"]) == 14
+    assert main(["db", "install", "--triggers"]) == 0
+    assert "14 triggers installed" in capsys.readouterr().out
+    db.sql("UPDATE shop7_stock_available SET quantity = 1")  # no rows: nothing logged, but the trigger compiles
+    assert main(["--json", "db", "uninstall", "--triggers", "--drop-log"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert len(result["triggers_removed"]) == 14 and result["triggers_left"] == []
+    with pytest.raises(SchemaMissing, match="db install"):
+        require_log(db.conn, db.tables)
+
+
+def test_wrong_password_is_one_line(shop_db, env_for, capsys):
+    env_for(shop_db, DB_USER="nobody", DB_PASSWORD="wrong")
+    assert main(["db", "install"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "refused user 'nobody'" in err and "Traceback" not in err
+
+
+def test_unreachable_host_is_one_line(shop_db, env_for, capsys):
+    from amazon_sync_devkit.local_processes import free_port
+    env_for(shop_db, DB_PORT=str(free_port()))
+    assert main(["db", "install"]) == 1
+    assert "cannot reach the database" in capsys.readouterr().err
+
+
+def test_unknown_database_is_named(shop_db, env_for, capsys):
+    env_for(shop_db, DB_NAME="no_such_shop")
+    assert main(["db", "install"]) == 1
+    assert "'no_such_shop' does not exist" in capsys.readouterr().err
+
+
+def test_missing_prestashop_table_is_named(mariadb, env_for, capsys):
+    with mariadb.root_connection() as root, root.cursor() as cur:
+        cur.execute("CREATE DATABASE empty_shop")
+    settings = DatabaseSettings(port=mariadb.port, database="empty_shop")
+    with connect(settings) as conn, pytest.raises(SchemaMissing, match="ps_product, ps_product_shop"):
+        install(conn, Tables("ps_"))
+
+
+@pytest.mark.parametrize("prefix", ["ps-", "ps_`; DROP", "", "1ps_"])
+def test_table_prefix_is_validated(prefix):
+    with pytest.raises(ConfigurationError, match="DB_TABLE_PREFIX"):
+        Tables(prefix)
+    with pytest.raises(ConfigurationError, match="table prefix"):
+        DatabaseSettings.from_env({"DB_TABLE_PREFIX": prefix} if prefix else {"DB_TABLE_PREFIX": " "})
+
+
+def test_rds_secret_overrides_environment():
+    secret = json.dumps({"host": "db.example", "port": 3307, "username": "sync", "password": "s3cret",
+                         "dbname": "shop", "engine": "mysql"})
+    settings = DatabaseSettings.from_env({"DB_SECRET_ARN": "arn:secret", "DB_HOST": "ignored"}, lambda arn: secret)
+    assert (settings.host, settings.port, settings.user, settings.database) == ("db.example", 3307, "sync", "shop")
+    assert settings.password.get_secret_value() == "s3cret" and "s3cret" not in repr(settings)
+    with pytest.raises(ConfigurationError, match="RDS-style JSON"):
+        DatabaseSettings.from_env({"DB_SECRET_ARN": "arn:secret"}, lambda arn: "not json")
+
+
+def test_connection_errors_are_typed(mariadb):
+    with pytest.raises(DatabaseUnavailable):
+        connect(DatabaseSettings(port=mariadb.port, user="ghost", password="x"))

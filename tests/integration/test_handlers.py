@@ -1,0 +1,122 @@
+"""The Lambda handlers with the sample events in events/, as Lambda would invoke them."""
+
+import json
+from pathlib import Path
+
+import boto3
+import pytest
+
+from amazon_sync.bootstrap import use_runtime
+from tests.integration.test_ack import LambdaContextStub
+from tests.integration.test_export import change_stock
+
+EVENTS = Path(__file__).resolve().parents[2] / "events"
+
+
+def event(name):
+    return json.loads((EVENTS / name).read_text())
+
+
+def emitted_metrics(output):
+    names = set()
+    for line in output.splitlines():
+        if line.startswith("{") and "_aws" in line:
+            document = json.loads(line)
+            for directive in document["_aws"]["CloudWatchMetrics"]:
+                names.update(metric["Name"] for metric in directive["Metrics"])
+    return names
+
+
+@pytest.fixture
+def handlers(make_stack):
+    import ack_handler
+    import export_handler
+
+    stack = make_stack()
+    boto3.client("dynamodb").create_table(
+        TableName="sync-idempotency", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    use_runtime(stack.runtime)
+    export_handler.persistence.table_name = "sync-idempotency"
+    yield stack, export_handler, ack_handler
+    use_runtime(None)
+
+
+def test_manual_events_run_and_publish_metrics(handlers, capsys):
+    stack, export_handler, ack_handler = handlers
+    change_stock(stack, *stack.catalogue.offers[0], 3)
+    result = export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
+    assert result["feeds_submitted"] == 1
+    assert {"RowsClaimed", "FeedsSubmitted", "MessagesSubmitted", "Throttles"} <= emitted_metrics(
+        capsys.readouterr().out)
+    stack.advance()
+    result = ack_handler.handler(event("ack-poll.json"), LambdaContextStub())
+    assert result["rows_deleted"] == 1
+    assert {"QueueDepth", "OldestPendingAgeSeconds", "MessagesAccepted", "FeedProcessingSeconds"} <= emitted_metrics(
+        capsys.readouterr().out)
+
+
+def test_full_and_dry_run_events(handlers):
+    stack, export_handler, _ = handlers
+    dry = export_handler.handler(event("export-dry-run.json"), LambdaContextStub())
+    assert dry["dry_run_documents"] and stack.amazon.feeds == {}
+    full = export_handler.handler(event("export-manual-full.json"), LambdaContextStub())
+    assert full["messages"] == len(stack.catalogue.offers)
+
+
+def test_a_scheduled_tick_delivered_twice_runs_once(handlers):
+    stack, export_handler, _ = handlers
+    change_stock(stack, *stack.catalogue.offers[0], 3)
+    first = export_handler.handler(event("export-scheduled.json"), LambdaContextStub())
+    change_stock(stack, *stack.catalogue.offers[1], 4)
+    again = export_handler.handler(event("export-scheduled.json"), LambdaContextStub())
+    assert again == first and len(stack.amazon.feeds) == 1
+    assert stack.log_count(0) == 1  # the second change waits for the next tick
+
+
+def test_bad_export_event_names_the_problem(handlers):
+    _, export_handler, _ = handlers
+    result = export_handler.handler({"mode": "sometimes", "extra": 1}, LambdaContextStub())
+    assert "mode" in result["error"] and "extra" in result["error"]
+
+
+def test_sqs_notifications_with_partial_batch_response(handlers, capsys):
+    stack, export_handler, ack_handler = handlers
+    received = []
+    stack.amazon.notify = received.append
+    change_stock(stack, *stack.catalogue.offers[0], 3)
+    export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
+    stack.advance()
+    sqs_event = event("ack-sqs-notification.json")
+    template = sqs_event["Records"][0]
+    good = {**template, "messageId": "good", "body": json.dumps(received[0])}
+    junk = {**template, "messageId": "junk", "body": "not a notification"}
+    result = ack_handler.handler({"Records": [good, junk]}, LambdaContextStub())
+    assert result == {"batchItemFailures": []}
+    assert stack.log_count() == 0
+    assert "MessagesAccepted" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_a_notification_that_fails_is_reported_for_retry(handlers, monkeypatch):
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    stack, _, ack_handler = handlers
+    record = event("ack-sqs-notification.json")["Records"][0]
+    real = stack.runtime.acknowledger
+    calls = []
+
+    def fails_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(stack.runtime, "acknowledger", fails_first)
+    records = [{**record, "messageId": "first"}, {**record, "messageId": "second"}]
+    result = ack_handler.handler({"Records": records}, LambdaContextStub())
+    assert result == {"batchItemFailures": [{"itemIdentifier": "first"}]}
+    calls.clear()
+    monkeypatch.setattr(stack.runtime, "acknowledger", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("down")))
+    with pytest.raises(BatchProcessingError):  # every record failed: SQS redelivers the whole batch
+        ack_handler.handler({"Records": records[:1]}, LambdaContextStub())
