@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -85,6 +87,25 @@ def shop_db(mariadb: ThrowawayMariaDB) -> Iterator[ShopDatabase]:
     db.conn.close()
     with mariadb.root_connection() as root, root.cursor() as cur:
         cur.execute(f"DROP DATABASE `{db.settings.database}`")
+
+
+@contextlib.contextmanager
+def service_log() -> Iterator[list[logging.LogRecord]]:
+    """The records that reach the service's logger: in Lambda, the handler's Powertools ``Logger``, whose
+    handler writes them as JSON lines with their ``extra`` keys."""
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(logging.DEBUG)
+    service = logging.getLogger(os.environ["POWERTOOLS_SERVICE_NAME"])
+    service.addHandler(handler)
+    try:
+        yield records
+    finally:
+        service.removeHandler(handler)
 
 
 # --- the SP-API simulator -------------------------------------------------------------------------

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_sync.errors import SyncError
@@ -56,9 +58,17 @@ def _fail(message: str, as_json: bool) -> int:
     return 1
 
 
+def _log_to_stderr() -> None:
+    """The services log through Powertools' Logger as in Lambda; here its JSON lines go to stderr (stdout is
+    the command's result), warnings and worse unless POWERTOOLS_LOG_LEVEL asks for more."""
+    logger = Logger(stream=sys.stderr)
+    logger.registered_handler.setLevel(os.environ.get("POWERTOOLS_LOG_LEVEL", "WARNING").upper())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_stderr()
     try:
         result = args.handler(args)
     except SyncError as exc:

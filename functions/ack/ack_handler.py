@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from amazon_sync.bootstrap import shared_runtime
+from amazon_sync.errors import validation_problems
 from amazon_sync.metrics import publish_ack
 from amazon_sync.services.acknowledge import AckRequest, FeedNotification
 
@@ -46,7 +47,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     try:
         request = AckRequest.model_validate({k: v for k, v in event.items() if k not in ("source", "scheduledTime")})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        problems = validation_problems(exc, "event")
         return {"error": f"bad acknowledgment event: {problems}"}
     acknowledger = runtime().acknowledger(remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000)
     summary = acknowledger.run(request)

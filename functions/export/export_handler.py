@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from amazon_sync.bootstrap import shared_runtime
-from amazon_sync.errors import SyncError
+from amazon_sync.errors import SyncError, validation_problems
 from amazon_sync.metrics import publish_export
 from amazon_sync.services.export import ExportRequest, ExportSummary
 
@@ -56,7 +56,7 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     try:
         request = ExportRequest.model_validate(event or {})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}" for e in exc.errors())
+        problems = validation_problems(exc, "event")
         logger.error("bad export event", extra={"problems": problems})
         return {"error": f"bad export event: {problems}"}
     try:

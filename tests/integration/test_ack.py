@@ -7,7 +7,7 @@ import pytest
 
 from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, PENDING
 from amazon_sync.services.acknowledge import AckSettings, FeedNotification
-from amazon_sync.services.export import CrashPoint
+from amazon_sync_devkit.crashes import CrashPoint, crash_at
 from tests.conftest import MARKETPLACE_FR
 from tests.integration.test_export import change_stock, feed_messages
 
@@ -155,13 +155,8 @@ def test_a_crash_in_the_acknowledgment_is_finished_by_the_next_run(make_stack, p
     stack = make_stack()
     sku, _ = one_change(stack, quantity=6)
     stack.advance()
-
-    def crash(where):
-        if where == point:
-            raise CrashPoint(where)
-
     with pytest.raises(CrashPoint):
-        stack.ack(crash_hook=crash)
+        stack.ack(on_step=crash_at(point))
     assert stack.log_count(CLAIMED) == 1
     summary = stack.ack()
     assert summary.rows_deleted == 1 and stack.log_count() == 0

@@ -6,12 +6,10 @@ import boto3
 import pytest
 
 from amazon_sync.adapters.mysql.schema import CLAIMED, PENDING
-from amazon_sync.config import parse_config
-from amazon_sync.domain.feeds import FeedSplitter, PlannedMessage, split_all
-from amazon_sync.errors import ConfigurationError
-from amazon_sync.services.export import CrashPoint, ExportRequest
+from amazon_sync.services.export import ExportRequest
 from amazon_sync_devkit.catalogue import CatalogueSpec
-from tests.conftest import MARKETPLACE_FR
+from amazon_sync_devkit.crashes import CrashPoint, crash_at
+from tests.conftest import MARKETPLACE_FR, service_log
 from tests.stack import MARKETPLACE_DE, base_config
 
 
@@ -218,38 +216,6 @@ def test_splitting_at_the_message_limit(make_stack):
     assert stack.mismatches() == []
 
 
-def test_splitter_cuts_at_25000_messages_and_at_the_byte_limit():
-    marketplace = parse_config(json.dumps(base_config())).marketplaces[0]
-    planned = [PlannedMessage(f"SKU-{i}", i, 0, 1, None, None, False, "f") for i in range(25001)]
-    documents = list(split_all(FeedSplitter(marketplace), planned))
-    assert [len(d.messages) for d in documents] == [25000, 1]
-    assert json.loads(documents[0].body)["messages"][-1]["messageId"] == 25000
-    assert documents[1].messages[0].message_id == 1
-    small = list(split_all(FeedSplitter(marketplace, max_bytes=4096), planned[:200]))
-    assert all(len(d.body) <= 4096 for d in small) and sum(len(d.messages) for d in small) == 200
-
-
-def test_a_bad_configuration_document_is_named(tmp_path):
-    with pytest.raises(ConfigurationError, match=r"marketplaces.0.currency"):
-        parse_config(json.dumps({"marketplaces": [{**base_config()["marketplaces"][0], "currency": "euro"}]}))
-    with pytest.raises(ConfigurationError, match="configured twice"):
-        parse_config(json.dumps({"marketplaces": base_config()["marketplaces"] * 2}))
-    with pytest.raises(ConfigurationError, match="not an Amazon marketplace id"):
-        parse_config(json.dumps({"marketplaces": [{**base_config()["marketplaces"][0],
-                                                   "marketplace_id": "AAAAAAAAAAAAA"}]}))
-    with pytest.raises(ConfigurationError, match="not valid JSON or YAML"):
-        parse_config("marketplaces: [: oops")
-    with pytest.raises(ConfigurationError, match="unknown_field"):
-        parse_config(json.dumps({**base_config(), "unknown_field": 1}))
-
-
-def test_bad_export_request_is_refused():
-    with pytest.raises(ValueError, match="mode"):
-        ExportRequest.model_validate({"mode": "everything"})
-    with pytest.raises(ValueError, match="dry_run"):
-        ExportRequest.model_validate({"dry_run": True})
-
-
 def test_dry_run_claims_and_submits_nothing(make_stack):
     stack = make_stack()
     change_stock(stack, *stack.catalogue.offers[0], 3)
@@ -265,13 +231,8 @@ def test_a_crash_loses_nothing_and_acknowledges_once(make_stack, point):
     stack = make_stack()
     product, attribute = stack.catalogue.offers[5]
     change_stock(stack, product, attribute, 17)
-
-    def crash(where):
-        if where == point:
-            raise CrashPoint(where)
-
     with pytest.raises(CrashPoint):
-        stack.export(_exporter={"crash_hook": crash})
+        stack.export(_exporter={"on_step": crash_at(point)})
     assert stack.log_count() == 1  # nothing deleted
     # time passes: the claims of the dead run outlive its lease
     stack.runtime.settings.lease_seconds = 60
@@ -279,11 +240,12 @@ def test_a_crash_loses_nothing_and_acknowledges_once(make_stack, point):
     later = clock.time() + 3600
     stack.db.sql("UPDATE ps_amazon_sync_log SET claimed_at = claimed_at - INTERVAL 2 HOUR")
     stack.advance()
-    stack.runtime.acknowledger(now=lambda: later).run()
-    for _ in range(4):
-        stack.export()
-        stack.advance()
-        stack.ack()
+    with service_log() as records:
+        stack.runtime.acknowledger(now=lambda: later).run()
+        for _ in range(4):
+            stack.export()
+            stack.advance()
+            stack.ack()
     assert stack.log_count() == 0
     sku = next(iter({m["sku"] for m in feed_messages(stack)}))
     assert stack.listing(sku)["quantity"] == 17
@@ -294,6 +256,9 @@ def test_a_crash_loses_nothing_and_acknowledges_once(make_stack, point):
         # the feed Amazon received before the crash was adopted, not sent twice
         intents = [stack.runtime.state.intent_for_feed_id(f.feed_id) for f in submitted]
         assert all(intents)
+        # the operator's line about it reaches the service's Powertools logger, keyed by batch and feed
+        adopted = [r for r in records if r.getMessage() == "adopted a feed left by a crashed run"]
+        assert [(r.feed_id, r.batch_id) for r in adopted] == [(submitted[0].feed_id, 1)]
 
 
 def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(make_stack):
@@ -334,13 +299,8 @@ def test_a_crash_before_the_second_marketplace_still_reaches_it(make_stack):
     stack.sync_until_quiet()
     product = next(p for p, a in stack.catalogue.offers if a == 0)
     stack.db.sql("UPDATE ps_product_shop SET price = price + 10 WHERE id_product = %s", (product,))
-
-    def crash(where):
-        if where == "after_create_feed":  # the French feed reached Amazon; the German one was never built
-            raise CrashPoint(where)
-
-    with pytest.raises(CrashPoint):
-        stack.export(_exporter={"crash_hook": crash})
+    with pytest.raises(CrashPoint):  # the French feed reached Amazon; the German one was never built
+        stack.export(_exporter={"on_step": crash_at("after_create_feed")})
     stack.db.sql("UPDATE ps_amazon_sync_log SET claimed_at = claimed_at - INTERVAL 2 HOUR")
     stack.advance()
     later = clock.time() + 3600

@@ -25,8 +25,9 @@ from amazon_sync.adapters.s3 import get_json_gz
 from amazon_sync.bootstrap import Runtime
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.services.acknowledge import AckSettings, FeedNotification
-from amazon_sync.services.export import CrashPoint, ExportRequest
+from amazon_sync.services.export import ExportRequest
 from amazon_sync_devkit.catalogue import CatalogueSpec
+from amazon_sync_devkit.crashes import CrashPoint
 from tests.conftest import MARKETPLACE_FR
 from tests.stack import MARKETPLACE_DE, base_config
 
@@ -154,7 +155,7 @@ class Driver:
 
     def export(self, runtime=None, crash=0.15, mode="incremental"):
         runtime = runtime or self.stack.runtime
-        exporter = runtime.exporter(crash_hook=self.crash_hook(EXPORT_CRASH_POINTS, crash), now=self.now)
+        exporter = runtime.exporter(on_step=self.crash_hook(EXPORT_CRASH_POINTS, crash), now=self.now)
         for gateway_marketplace in (MARKETPLACE_FR, MARKETPLACE_DE):
             gateway = exporter.gateway_for(gateway_marketplace)
             gateway.retry.base_delay = 0.001
@@ -164,7 +165,7 @@ class Driver:
 
     def ack(self, runtime=None, crash=0.1):
         runtime = runtime or self.stack.runtime
-        acknowledger = runtime.acknowledger(now=self.now, crash_hook=self.crash_hook(ACK_CRASH_POINTS, crash),
+        acknowledger = runtime.acknowledger(now=self.now, on_step=self.crash_hook(ACK_CRASH_POINTS, crash),
                                             settings=AckSettings(backoff_seconds=1, lease_seconds=60))
         with contextlib.suppress(CrashPoint):
             acknowledger.run()

@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sp_api.base import Marketplaces
 
-from amazon_sync.errors import ConfigurationError
+from amazon_sync.errors import ConfigurationError, validation_problems
 
 CENT = Decimal("0.01")
 # Processing-report codes for Amazon-side trouble that a later attempt can fix.
@@ -161,9 +161,7 @@ def parse_config(text: str, source: str = "configuration") -> SyncConfig:
     try:
         return SyncConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc']) or 'document'}: {error['msg']}" for error in exc.errors())
-        raise ConfigurationError(f"{source} is invalid: {problems}") from None
+        raise ConfigurationError(f"{source} is invalid: {validation_problems(exc)}") from None
 
 
 def config_schema() -> dict[str, Any]:

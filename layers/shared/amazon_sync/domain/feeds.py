@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from amazon_sync.config import MarketplaceConfig
-from amazon_sync.domain.model import Offer, SalePrice
+from amazon_sync.domain.model import AcceptedOffer, Offer, SalePrice
 
 AUDIENCE = "ALL"
 
@@ -68,10 +68,10 @@ def _iso(moment: datetime) -> str:
 
 
 def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity: bool,
-                 last_accepted: tuple[int | None, Decimal | None] | None) -> PlannedMessage | None:
+                 last_accepted: AcceptedOffer | None) -> PlannedMessage | None:
     """What to send for a sendable offer; None when the marketplace gets nothing for it.
 
-    ``last_accepted`` is the (quantity, price) Amazon last accepted for this SKU here, if known.
+    ``last_accepted`` is what Amazon last accepted for this SKU here, if known.
     """
     assert offer.sku is not None
     quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
@@ -85,8 +85,8 @@ def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity:
     if quantity is None and price is None:
         return None
     held = False
-    if (quantity and price is not None and last_accepted is not None and last_accepted[0] == 0
-            and last_accepted[1] is not None and last_accepted[1] != price):
+    if (quantity and price is not None and last_accepted is not None and last_accepted.quantity == 0
+            and last_accepted.price is not None and last_accepted.price != price):
         # Amazon applies quantity before price within a message: coming back in stock with a new price
         # would sell at the old price for a moment. Send the price now, the quantity once it is accepted.
         held, quantity = True, None
@@ -170,11 +170,10 @@ class FeedSplitter:
         self._parts, self._refs, self._size = [], [], 0
         return document
 
-    def pending(self) -> int:
-        return len(self._refs)
 
-
-def split_all(splitter: FeedSplitter, planned: list[PlannedMessage]) -> Iterator[FeedDocument]:
+def split_all(splitter: FeedSplitter, planned: Iterable[PlannedMessage]) -> Iterator[FeedDocument]:
+    """The documents ``planned`` packs into, each yielded as soon as it is full (``planned`` is consumed
+    lazily: whatever the caller does with a document happens before the next message is planned)."""
     for message in planned:
         finished = splitter.add(message)
         if finished is not None:

@@ -51,6 +51,16 @@ class SalePrice:
 
 
 @dataclass(frozen=True)
+class AcceptedOffer:
+    """What Amazon last accepted for a SKU on a marketplace; a None fingerprint means "never skip the
+    next change as unchanged" (a feed that may have been applied in part)."""
+
+    quantity: int | None
+    price: Decimal | None
+    fingerprint: str | None
+
+
+@dataclass(frozen=True)
 class OfferProblem:
     code: str
     message: str

@@ -7,12 +7,12 @@ both may handle the same feed, at the same time or twice.
 from __future__ import annotations
 
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from amazon_sync.adapters.dynamodb import FeedRecord, SkuError, StateStore
@@ -25,10 +25,9 @@ from amazon_sync.domain.model import LogKey
 from amazon_sync.errors import AmazonError
 from amazon_sync.services.recovery import recover_orphan_intents, recover_stale_batches
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
+from amazon_sync.services.steps import StepObserver, ignore_step
 
-logger = logging.getLogger(__name__)
-
-
+logger = Logger(child=True)
 
 class ReportIssue(BaseModel):
     model_config = ConfigDict(extra="allow")
@@ -125,7 +124,7 @@ class Acknowledger:
     def __init__(self, *, log: EventLog, state: StateStore, store: DocumentStore,
                  gateway_for: Callable[[str], FeedsGateway], config: SyncConfig,
                  settings: AckSettings | None = None, remaining_seconds: Callable[[], float] = lambda: 300.0,
-                 now: Callable[[], float] = time.time, crash_hook: Callable[[str], None] | None = None) -> None:
+                 now: Callable[[], float] = time.time, on_step: StepObserver = ignore_step) -> None:
         self.log = log
         self.state = state
         self.store = store
@@ -134,7 +133,7 @@ class Acknowledger:
         self.settings = settings or AckSettings()
         self.remaining_seconds = remaining_seconds
         self.now = now
-        self.crash_hook = crash_hook or (lambda point: None)
+        self.on_step = on_step
         self._known_errors: set[tuple[str, str]] | None = None
 
     # -- polling ----------------------------------------------------------------------------------
@@ -162,12 +161,12 @@ class Acknowledger:
                 summary.throttled = True
                 break
             except AmazonError as exc:
-                logger.warning("getFeed %s failed: %s", record.feed_id, exc)
+                logger.warning("getFeed failed", extra=_keys(record, reason=str(exc)))
                 continue
             summary.feeds_checked += 1
             self._follow(record, status.processingStatus, status.resultFeedDocumentId, status, summary)
         stale = recover_stale_batches(self.log, self.state, self.now(), lease_seconds=self.settings.lease_seconds)
-        summary.stale_rows_released = stale["rows_released"]
+        summary.stale_rows_released = stale.rows_released
         # Batches whose feeds moved on without their rows being settled (a run stopped in between).
         for batch_id in self.log.claimed_batches():
             self._settle(batch_id, summary)
@@ -183,10 +182,10 @@ class Acknowledger:
         intent_id = self.state.intent_for_feed_id(finished.feedId)
         record = self.state.get_feed(intent_id) if intent_id else None
         if record is None:
-            logger.info("notification for feed %s that this stack did not submit", finished.feedId)
+            logger.info("notification for a feed this stack did not submit", extra={"feed_id": finished.feedId})
             return summary
         if record.status != "IN_FLIGHT":
-            logger.info("feed %s already handled (%s): duplicate notification", finished.feedId, record.status)
+            logger.info("feed already handled: duplicate notification", extra=_keys(record, status=record.status))
             return summary
         self._follow(record, finished.processingStatus, finished.resultFeedDocumentId, None, summary)
         return summary
@@ -198,7 +197,8 @@ class Acknowledger:
         if processing_status in ("IN_QUEUE", "IN_PROGRESS"):
             if self.now() - record.created_at > self.settings.overdue_after_seconds:
                 summary.feeds_overdue += 1
-                logger.error("feed %s has had no verdict for %.0f s", record.feed_id, self.now() - record.created_at)
+                logger.error("feed overdue: no verdict yet",
+                             extra=_keys(record, age_seconds=round(self.now() - record.created_at)))
             return
         record.processing_status = processing_status
         record.finished_at = self.now()
@@ -218,18 +218,18 @@ class Acknowledger:
         else:
             summary.feeds_done += 1
             summary.feed_processing_seconds.append(round(record.finished_at - record.created_at, 3))
-        self.crash_hook("after_report")
+        self.on_step("after_report")
         if not self.state.save_feed(record, expected_status="IN_FLIGHT"):
-            logger.info("feed %s was handled by another run meanwhile", record.feed_id)
+            logger.info("feed handled by another run meanwhile", extra=_keys(record))
             return
-        self.crash_hook("before_settle")
+        self.on_step("before_settle")
         self._settle(record.batch_id, summary)
 
     def _keep_report(self, record: FeedRecord, document_id: str) -> str | None:
         try:
             text = self.gateway_for(record.marketplace_id).download_report(document_id)
         except AmazonError as exc:
-            logger.warning("report of feed %s not downloaded: %s", record.feed_id, exc)
+            logger.warning("processing report not downloaded", extra=_keys(record, reason=str(exc)))
             return None
         record.report_key = record.document_key.removesuffix(".json") + ".report.json"
         self.store.put(record.report_key, text.encode("utf-8"))
@@ -245,12 +245,14 @@ class Acknowledger:
         except (ValueError, ValidationError) as exc:
             record.status = "ATTENTION"
             record.attention = f"unreadable processing report: {str(exc).splitlines()[0][:200]}"
-            logger.error("feed %s: %s; its rows are kept", record.feed_id, record.attention)
+            logger.error("unreadable processing report: the feed's rows are kept",
+                         extra=_keys(record, reason=record.attention))
             return False
         by_message: dict[int, list[ReportIssue]] = {}
         for issue in report.issues:
             if issue.messageId is None:
-                logger.warning("feed %s: %s %s", record.feed_id, issue.severity, issue.message)
+                logger.warning("feed-level issue in the processing report",
+                               extra=_keys(record, severity=issue.severity, code=issue.code, reason=issue.message))
                 continue
             by_message.setdefault(issue.messageId, []).append(issue)
         refs = [FeedMessageRef.from_row(row) for row in get_json_gz(self.store, record.manifest_key)]
@@ -258,9 +260,12 @@ class Acknowledger:
         # have been applied, so it is not taken as accepted.
         incomplete = report.summary.messagesProcessed < len(refs)
         if incomplete:
-            logger.warning("feed %s: Amazon processed %d of %d messages", record.feed_id,
-                           report.summary.messagesProcessed, len(refs))
-        rejected, retry, accepted_entries, followups = [], [], [], []
+            logger.warning("Amazon processed fewer messages than sent: the others are retried",
+                           extra=_keys(record, processed=report.summary.messagesProcessed, sent=len(refs)))
+        rejected: list[int] = []
+        retry: list[int] = []
+        accepted: list[FeedMessageRef] = []
+        followups: list[tuple[LogKey, str]] = []
         shop = self.config.marketplace(record.marketplace_id).shop_id
         known_errors = self._error_keys()
         for ref in refs:
@@ -280,19 +285,18 @@ class Acknowledger:
                     self._record_issue(record, ref, error)
             else:
                 summary.messages_accepted += 1
-                accepted_entries.append((ref.sku, ref.id_product, ref.id_product_attribute, ref.quantity, ref.price,
-                                         ref.fingerprint))
+                accepted.append(ref)
                 if ref.quantity_held:
                     followups.append((LogKey(ref.id_product, ref.id_product_attribute, shop), "stock"))
                 if (record.marketplace_id, ref.sku) in known_errors:
                     self.state.clear_sku_error(record.marketplace_id, ref.sku)
-        self.log.remember_accepted(record.marketplace_id, accepted_entries)
+        self.log.remember_accepted(record.marketplace_id, accepted)
         # The quantity held back behind a price change goes out in the next run, now the price is in.
         self.log.add_rows(followups)
         record.results_key = record.document_key.removesuffix(".json") + ".results.json.gz"
         put_json_gz(self.store, record.results_key, {"rejected": rejected, "retry": retry})
         record.status = "DONE"
-        record.accepted, record.rejected = len(accepted_entries), len(rejected)
+        record.accepted, record.rejected = len(accepted), len(rejected)
         record.warnings = sum(1 for i in report.issues if i.severity == "WARNING")
         return True
 
@@ -340,3 +344,9 @@ class Acknowledger:
         summary.feeds_in_flight = len(in_flight)
         if in_flight:
             summary.oldest_feed_in_flight_age_seconds = round(self.now() - min(f.created_at for f in in_flight), 3)
+
+
+def _keys(record: FeedRecord, **more: Any) -> dict[str, Any]:
+    """The structured keys of a log line about one feed."""
+    return {"batch_id": record.batch_id, "feed_id": record.feed_id, "intent_id": record.intent_id,
+            "marketplace_id": record.marketplace_id, **more}

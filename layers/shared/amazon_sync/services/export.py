@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, SkuError, StateStore
@@ -23,11 +24,14 @@ from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.s3 import DocumentStore, put_json_gz
 from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.config import MarketplaceConfig, SyncConfig
-from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message
+from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message, split_all
 from amazon_sync.domain.model import LogKey, Offer, ShopContext
 from amazon_sync.errors import AmazonError
 from amazon_sync.services.recovery import recover_orphan_intents
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
+from amazon_sync.services.steps import StepObserver, ignore_step
+
+logger = Logger(child=True)
 
 JSON_FEED_WINDOW_SECONDS = 300.0
 OFFER_CHUNK = 1000
@@ -41,10 +45,6 @@ class ExportRequest(BaseModel):
     marketplaces: list[str] | None = Field(default=None, min_length=1)
     dryRun: bool = False
     scheduledTime: str | None = None  # EventBridge Scheduler's <aws.scheduler.scheduled-time>
-
-
-class CrashPoint(Exception):
-    """Raised by a test's crash hook to stop a run at a named point, as a Lambda timeout would."""
 
 
 @dataclass
@@ -114,7 +114,7 @@ class Exporter:
                  store: DocumentStore, gateway_for: Callable[[str], FeedsGateway],
                  remaining_seconds: Callable[[], float] = lambda: 900.0, lease_seconds: float = 900.0,
                  claim_chunk: int = 1000, backoff_seconds: float = 60.0,
-                 crash_hook: Callable[[str], None] | None = None, now: Callable[[], float] = time.time,
+                 on_step: StepObserver = ignore_step, now: Callable[[], float] = time.time,
                  dry_run_store: DocumentStore | None = None,
                  progress: Callable[[ExportSummary], None] | None = None) -> None:
         self.log = log
@@ -127,7 +127,7 @@ class Exporter:
         self.lease_seconds = lease_seconds
         self.claim_chunk = claim_chunk
         self.backoff_seconds = backoff_seconds
-        self.crash_hook = crash_hook or (lambda point: None)
+        self.on_step = on_step
         self.now = now
         self.dry_run_store = dry_run_store or store
         self.progress = progress or (lambda summary: None)
@@ -169,7 +169,7 @@ class Exporter:
         summary.batch_id = batch.batch_id
         self.state.create_batch(batch)
         keys, rows_by_key = self._claim(batch.batch_id, summary)
-        self.crash_hook("after_claim")
+        self.on_step("after_claim")
         in_flight = self.log.claimed_products(exclude_batch=batch.batch_id)
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
         if deferred:
@@ -179,24 +179,20 @@ class Exporter:
         summary.keys = len(keys)
         progress = BatchProgress(batch, summary, budget=self._feed_budget())
         for marketplace in marketplaces:
-            run = self._start_marketplace(marketplace)
-            run.full = request.mode == "full" or any(key.id_product == 0 for key in keys)
+            run = self._start_marketplace(marketplace, request, keys)
             if run.full:
                 # products whose feed is still in flight are left out of a full pass: they come back later
                 progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
-            for chunk in self._offer_chunks(run, keys, run.full, in_flight):
-                if not progress.can_submit(run) or self.remaining_seconds() < 30:
-                    progress.leave_for_later(run, chunk)
-                    progress.every_product_unsent |= run.full
-                    continue
-                for planned in self._plan(run, chunk, incremental=request.mode == "incremental",
-                                          summary=summary):
-                    finished = run.splitter.add(planned)
-                    if finished is not None:
-                        self._dispatch(run, progress, finished)
-            last = run.splitter.flush()
-            if last is not None:
-                self._dispatch(run, progress, last)
+
+            def out_of_budget(chunk: list[tuple[int, int]], run: MarketplaceRun = run) -> bool:
+                if progress.can_submit(run) and self.remaining_seconds() >= 30:
+                    return False
+                progress.leave_for_later(run, chunk)
+                progress.every_product_unsent |= run.full
+                return True
+
+            for document in self._documents(run, keys, in_flight, request, summary, skip=out_of_budget):
+                self._dispatch(run, progress, document)
         unsent, every_product_unsent = progress.unsent, progress.every_product_unsent
         if progress.continuation:
             summary.continuation_rows = self.log.add_rows((key, "product") for key in sorted(
@@ -240,14 +236,28 @@ class Exporter:
             self.progress(summary)
         return keys, rows_by_key
 
-    def _start_marketplace(self, marketplace: MarketplaceConfig) -> MarketplaceRun:
+    def _start_marketplace(self, marketplace: MarketplaceConfig, request: ExportRequest,
+                           keys: dict[LogKey, bool]) -> MarketplaceRun:
         context = self.reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,
                                            marketplace.shop_timezone, marketplace.conversion_rate,
                                            marketplace.allow_orders_when_out_of_stock)
         splitter = FeedSplitter(marketplace, self.config.max_messages_per_feed, self.config.max_feed_bytes,
                                 datetime.fromtimestamp(self.now(), UTC))
         return MarketplaceRun(marketplace, context,
-                              marketplace.marketplace_id in self.config.quantity_marketplaces(), splitter, None)
+                              marketplace.marketplace_id in self.config.quantity_marketplaces(), splitter, None,
+                              full=request.mode == "full" or any(key.id_product == 0 for key in keys))
+
+    def _documents(self, run: MarketplaceRun, keys: dict[LogKey, bool], in_flight: set[int],
+                   request: ExportRequest, summary: ExportSummary, *,
+                   skip: Callable[[list[tuple[int, int]]], bool] = lambda chunk: False) -> Iterator[FeedDocument]:
+        """The marketplace's feed documents, each yielded as soon as it is full; a chunk of offers for
+        which ``skip`` says so is not read (it is left for a later run)."""
+        def planned() -> Iterator[PlannedMessage]:
+            for chunk in self._offer_chunks(run, keys, run.full, in_flight):
+                if not skip(chunk):
+                    yield from self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary)
+
+        return split_all(run.splitter, planned())
 
     def _offer_chunks(self, run: MarketplaceRun, keys: dict[LogKey, bool], full: bool,
                       in_flight: set[int]) -> Iterator[list[tuple[int, int]]]:
@@ -277,8 +287,9 @@ class Exporter:
                     gone = Offer(offer.id_product, offer.id_product_attribute, old_sku, 0, None)
                     planned = plan_message(gone, marketplace.model_copy(update={"send_price": False}),
                                            send_quantity=True, last_accepted=None)
-                    if planned is not None and not (incremental and accepted.get(old_sku, (None, None, None))[2]
-                                                    == planned.fingerprint):
+                    previous = accepted.get(old_sku)
+                    if planned is not None and not (incremental and previous is not None
+                                                    and previous.fingerprint == planned.fingerprint):
                         summary.messages += 1
                         yield planned
             if not offer.exists:
@@ -293,11 +304,10 @@ class Exporter:
                 summary.skipped_excluded += 1
                 continue
             last = accepted.get(offer.sku)
-            planned = plan_message(offer, marketplace, send_quantity=run.send_quantity,
-                                   last_accepted=(last[0], last[1]) if last else None)
+            planned = plan_message(offer, marketplace, send_quantity=run.send_quantity, last_accepted=last)
             if planned is None:
                 continue
-            if incremental and last is not None and last[2] == planned.fingerprint:
+            if incremental and last is not None and last.fingerprint == planned.fingerprint:
                 summary.skipped_unchanged += 1
                 continue
             summary.quantities_held += int(planned.quantity_held)
@@ -333,7 +343,7 @@ class Exporter:
         manifest_key = f"feeds/{marketplace_id}/{day}/{intent_id}.messages.json.gz"
         self.store.put(document_key, document.body)
         put_json_gz(self.store, manifest_key, [ref.as_row() for ref in document.messages])
-        self.crash_hook("after_s3")
+        self.on_step("after_s3")
         record = FeedRecord(intent_id=intent_id, batch_id=batch.batch_id, marketplace_id=marketplace_id,
                             document_key=document_key, manifest_key=manifest_key,
                             message_count=len(document.messages), created_at=self.now())
@@ -353,13 +363,18 @@ class Exporter:
             self.log.forget_accepted(marketplace_id, [ref.sku for ref in document.messages])
             run.budget_left = False
             summary.feeds_abandoned += 1
+            logger.warning("feed not submitted: its rows go back to the queue", extra={
+                "batch_id": batch.batch_id, "intent_id": intent_id, "marketplace_id": marketplace_id,
+                "reason": str(exc)})
             return False
-        self.crash_hook("after_create_feed")
+        self.on_step("after_create_feed")
         record.status, record.feed_id, record.submitted_at = "IN_FLIGHT", feed_id, self.now()
         self.state.save_feed(record)
         self.state.note_submission(JSON_FEED_WINDOW_SECONDS, self.now())
         summary.feeds_submitted += 1
         summary.feed_ids.append(feed_id)
+        logger.info("feed submitted", extra={"batch_id": batch.batch_id, "feed_id": feed_id, "intent_id": intent_id,
+                                             "marketplace_id": marketplace_id, "messages": len(document.messages)})
         return True
 
     # -- dry run ----------------------------------------------------------------------------------
@@ -373,18 +388,8 @@ class Exporter:
         summary.keys = len(keys)
         stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
         for marketplace in marketplaces:
-            run = self._start_marketplace(marketplace)
-            full = request.mode == "full" or any(key.id_product == 0 for key in keys)
-            documents: list[FeedDocument] = []
-            for chunk in self._offer_chunks(run, keys, full, set()):
-                for planned in self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary):
-                    finished = run.splitter.add(planned)
-                    if finished is not None:
-                        documents.append(finished)
-            last = run.splitter.flush()
-            if last is not None:
-                documents.append(last)
-            for number, document in enumerate(documents, 1):
+            run = self._start_marketplace(marketplace, request, keys)
+            for number, document in enumerate(self._documents(run, keys, set(), request, summary), 1):
                 key = f"dry-run/{marketplace.marketplace_id}/{stamp}-{number}.json"
                 self.dry_run_store.put(key, document.body)
                 summary.dry_run_documents.append(key)

@@ -10,16 +10,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger
 
 from amazon_sync.adapters.dynamodb import FeedRecord, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.errors import AmazonError
 
-logger = logging.getLogger(__name__)
+logger = Logger(child=True)
 SEARCH_WINDOW_SECONDS = 900.0
 CLOCK_SKEW_SECONDS = 5.0
 
@@ -35,7 +37,8 @@ def recover_orphan_intents(state: StateStore, gateway_for: Callable[[str], Feeds
             if _resolve(state, gateway_for(intent.marketplace_id), intent, now):
                 resolved += 1
         except AmazonError as exc:
-            logger.warning("could not resolve feed intent %s yet: %s", intent.intent_id, exc)
+            logger.warning("feed intent not resolved yet", extra={
+                "batch_id": intent.batch_id, "intent_id": intent.intent_id, "reason": str(exc)})
     return resolved
 
 
@@ -57,16 +60,26 @@ def _resolve(state: StateStore, gateway: FeedsGateway, intent: FeedRecord, now: 
         if len(candidates) > 1:
             intent.attention = f"{len(candidates) - 1} other unknown feed(s) in the same window: " + ", ".join(
                 f.feedId for f in candidates[1:])
-            logger.error("orphan feeds next to intent %s: %s", intent.intent_id, intent.attention)
-        logger.warning("adopted feed %s for intent %s left by a crashed run", adopted.feedId, intent.intent_id)
+            logger.error("unknown feeds next to an adopted one", extra={
+                "batch_id": intent.batch_id, "feed_id": adopted.feedId, "intent_id": intent.intent_id,
+                "reason": intent.attention})
+        logger.warning("adopted a feed left by a crashed run", extra={
+            "batch_id": intent.batch_id, "feed_id": adopted.feedId, "intent_id": intent.intent_id})
     else:
         intent.status, intent.finished_at = "ABANDONED", now
         intent.attention = "the run stopped before Amazon received this feed"
-        logger.warning("intent %s never reached Amazon: its rows go back to the queue", intent.intent_id)
+        logger.warning("feed intent never reached Amazon: its rows go back to the queue", extra={
+            "batch_id": intent.batch_id, "intent_id": intent.intent_id})
     return state.save_feed(intent, expected_status="SUBMITTING")
 
 
-def recover_stale_batches(log: EventLog, state: StateStore, now: float, *, lease_seconds: float) -> dict[str, int]:
+@dataclass(frozen=True)
+class StaleRecovery:
+    rows_released: int
+    batches_interrupted: int
+
+
+def recover_stale_batches(log: EventLog, state: StateStore, now: float, *, lease_seconds: float) -> StaleRecovery:
     """Claims that outlived their run: release them, or mark their batch interrupted."""
     released = interrupted = 0
     for batch_id in log.claimed_batches(claimed_before_seconds=lease_seconds):
@@ -79,4 +92,7 @@ def recover_stale_batches(log: EventLog, state: StateStore, now: float, *, lease
             interrupted += 1
         elif batch.status in ("SETTLED", "ABANDONED"):
             released += log.release_batch(batch_id)
-    return {"rows_released": released, "batches_interrupted": interrupted}
+    if released or interrupted:
+        logger.warning("claims outlived their run", extra={"rows_released": released,
+                                                           "batches_interrupted": interrupted})
+    return StaleRecovery(released, interrupted)

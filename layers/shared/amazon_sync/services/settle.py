@@ -1,72 +1,17 @@
-"""Deciding what happens to a batch's log rows from the verdicts on the messages built from them.
-
-A row is deleted only when every message built from it has Amazon's final word (accepted, or
-rejected for a reason a retry cannot fix). Messages of feeds that failed send their rows back with
-an attempt counted; messages that never reached Amazon send them back without one.
+"""Settling a batch's log rows: the verdicts on its messages gathered from S3 and DynamoDB, the
+decision per row (``domain.settlement``) applied to the event log.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from typing import Literal
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog, SettleCounts
 from amazon_sync.adapters.s3 import DocumentStore, get_json_gz
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import LogKey
-
-MessageVerdict = Literal["accepted", "rejected", "retry", "requeue", "pending"]
-
-
-@dataclass(frozen=True)
-class SentMessage:
-    shop: int
-    id_product: int
-    id_product_attribute: int
-    verdict: MessageVerdict
-
-
-@dataclass
-class BatchPicture:
-    """Everything known about a batch's messages, indexed for covering look-ups."""
-
-    interrupted: bool
-    unsent_products: set[int]
-    every_product_unsent: bool = False
-    by_offer: dict[tuple[int, int], list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
-    by_product: dict[int, list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
-    every: list[SentMessage] = field(default_factory=list)
-
-    def add(self, message: SentMessage) -> None:
-        self.by_offer[(message.id_product, message.id_product_attribute)].append(message)
-        self.by_product[message.id_product].append(message)
-        self.every.append(message)
-
-    def covering(self, key: LogKey) -> Iterable[SentMessage]:
-        if key.id_product == 0:
-            candidates: Iterable[SentMessage] = self.every
-        elif key.id_product_attribute == 0:
-            candidates = self.by_product.get(key.id_product, [])
-        else:
-            candidates = self.by_offer.get((key.id_product, key.id_product_attribute), [])
-        return [m for m in candidates if key.id_shop in (0, m.shop)]
-
-    def decide(self, key: LogKey) -> str:
-        verdicts = {m.verdict for m in self.covering(key)}
-        if "pending" in verdicts:
-            return "keep"
-        if "retry" in verdicts:
-            return "retry"
-        unsent = self.every_product_unsent or key.id_product in self.unsent_products or (
-            key.id_product == 0 and bool(self.unsent_products))
-        # A run that died may not have reached every marketplace: a message accepted on one of them
-        # says nothing about the others, so its rows go round once more instead of being deleted.
-        if "requeue" in verdicts or unsent or self.interrupted:
-            return "requeue"
-        return "delete"
+from amazon_sync.domain.settlement import BatchPicture, MessageVerdict, RowDecision, SentMessage
 
 
 def feed_verdicts(feed: FeedRecord, store: DocumentStore) -> dict[int, MessageVerdict] | MessageVerdict:
@@ -107,16 +52,14 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
                 backoff_seconds: float, rows_by_key: dict[LogKey, list[int]] | None = None) -> SettleCounts:
     """Apply the picture to the batch's rows: streamed from the log, or ``rows_by_key`` when the
     caller (the export that just claimed them) already holds their ids."""
-    ids: dict[str, list[int]] = defaultdict(list)
+    ids: dict[RowDecision, list[int]] = defaultdict(list)
     counts = SettleCounts()
     if rows_by_key is not None:
         for key, row_ids in rows_by_key.items():
-            counts.ids_seen += len(row_ids)
             ids[picture.decide(key)].extend(row_ids)
     else:
-        decisions: dict[LogKey, str] = {}
+        decisions: dict[LogKey, RowDecision] = {}
         for row in log.batch_rows(batch_id):
-            counts.ids_seen += 1
             decision = decisions.get(row.key)
             if decision is None:
                 decision = decisions[row.key] = picture.decide(row.key)
@@ -128,5 +71,4 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
     counts.released += released
     counts.failed = failed
     counts.kept = len(ids["keep"])
-    counts.details = {name: len(values) for name, values in ids.items()}
     return counts

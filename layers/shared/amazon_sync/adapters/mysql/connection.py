@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterator
+from collections.abc import Iterator, Sized
 from contextlib import contextmanager
 
 import pymysql
@@ -12,6 +12,12 @@ from pymysql.connections import Connection
 
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.errors import DatabaseUnavailable
+
+
+def placeholders(values: Sized) -> str:
+    """``%s, %s, …`` for an ``IN (…)`` list of ``values``: the values themselves always go as parameters."""
+    return ", ".join(["%s"] * len(values))
+
 
 # MySQL error numbers worth translating into a sentence.
 _ACCESS_DENIED = 1045

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Literal
+from dataclasses import dataclass
 
 import pymysql
 from pymysql.connections import Connection
 
-from amazon_sync.adapters.mysql.connection import transaction
+from amazon_sync.adapters.mysql.connection import placeholders, transaction
 from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, PENDING, Tables
-from amazon_sync.domain.model import LogKey
-
-Verdict = Literal["delete", "retry", "requeue", "keep"]
+from amazon_sync.domain.feeds import FeedMessageRef
+from amazon_sync.domain.model import AcceptedOffer, LogKey
 
 
 @dataclass(frozen=True)
@@ -56,12 +53,6 @@ class SettleCounts:
     released: int = 0
     failed: int = 0
     kept: int = 0
-    ids_seen: int = 0
-    details: dict[str, int] = field(default_factory=dict)
-
-
-def _in(values: Sequence[object]) -> str:
-    return ", ".join(["%s"] * len(values))
 
 
 class EventLog:
@@ -91,7 +82,7 @@ class EventLog:
             if raw:
                 ids = [r[0] for r in raw]
                 cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
-                            f"WHERE id_amazon_sync_log IN ({_in(ids)})", (CLAIMED, batch_id, *ids))
+                            f"WHERE id_amazon_sync_log IN ({placeholders(ids)})", (CLAIMED, batch_id, *ids))
         self.locks.note(time.perf_counter() - started)
         # objects are built after the commit: no Python work while the rows are locked
         return [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in raw]
@@ -157,7 +148,7 @@ class EventLog:
             started = time.perf_counter()
             with transaction(self.conn) as cur:
                 # state/batch are re-checked so a row can never be deleted after being handed back
-                deleted += cur.execute(f"DELETE FROM {self.t.log} WHERE id_amazon_sync_log IN ({_in(part)}) "
+                deleted += cur.execute(f"DELETE FROM {self.t.log} WHERE id_amazon_sync_log IN ({placeholders(part)}) "
                                        "AND state = %s", (*part, CLAIMED))
             self.locks.note(time.perf_counter() - started)
         return deleted
@@ -174,14 +165,14 @@ class EventLog:
                 if count_attempt and max_attempts is not None:
                     failed += cur.execute(
                         f"UPDATE {log} SET state = %s, batch_id = NULL, attempts = attempts + 1, last_error = %s "
-                        f"WHERE id_amazon_sync_log IN ({_in(part)}) AND state = %s AND attempts + 1 >= %s",
+                        f"WHERE id_amazon_sync_log IN ({placeholders(part)}) AND state = %s AND attempts + 1 >= %s",
                         (FAILED, (error or "")[:500], *part, CLAIMED, max_attempts))
                 released += cur.execute(
                     f"UPDATE {log} SET state = %s, batch_id = NULL, claimed_at = NULL, "
                     "attempts = attempts + %s, last_error = COALESCE(%s, last_error), "
                     # backoff doubles with each failed attempt, capped at 2^10 times the base
                     "not_before = IF(%s > 0, NOW(6) + INTERVAL (%s * POW(2, LEAST(attempts, 10))) SECOND, NULL) "
-                    f"WHERE id_amazon_sync_log IN ({_in(part)}) AND state = %s",
+                    f"WHERE id_amazon_sync_log IN ({placeholders(part)}) AND state = %s",
                     (PENDING, int(count_attempt), error[:500] if error else None, backoff_seconds, backoff_seconds,
                      *part, CLAIMED))
             self.locks.note(time.perf_counter() - started)
@@ -195,7 +186,7 @@ class EventLog:
             with transaction(self.conn) as cur:
                 released += cur.execute(
                     f"UPDATE {self.t.log} SET state = %s, batch_id = NULL, claimed_at = NULL "
-                    f"WHERE batch_id = %s AND state = %s AND id_product IN ({_in(part)})",
+                    f"WHERE batch_id = %s AND state = %s AND id_product IN ({placeholders(part)})",
                     (PENDING, batch_id, CLAIMED, *part))
         return released
 
@@ -220,16 +211,15 @@ class EventLog:
 
     # -- what Amazon accepted last ----------------------------------------------------------------
 
-    def last_accepted(self, marketplace_id: str, skus: Sequence[str]) -> dict[str, tuple[int | None, Decimal | None,
-                                                                                          str | None]]:
-        found: dict[str, tuple[int | None, Decimal | None, str | None]] = {}
+    def last_accepted(self, marketplace_id: str, skus: Sequence[str]) -> dict[str, AcceptedOffer]:
+        found: dict[str, AcceptedOffer] = {}
         for start in range(0, len(skus), self.chunk):
             part = skus[start:start + self.chunk]
             with self.conn.cursor() as cur:
                 cur.execute(f"SELECT sku, quantity, price, fingerprint FROM {self.t.offer_state} "
-                            f"WHERE marketplace_id = %s AND sku IN ({_in(part)})", (marketplace_id, *part))
+                            f"WHERE marketplace_id = %s AND sku IN ({placeholders(part)})", (marketplace_id, *part))
                 for sku, quantity, price, fingerprint in cur.fetchall():
-                    found[str(sku)] = (quantity, price, fingerprint)
+                    found[str(sku)] = AcceptedOffer(quantity, price, fingerprint)
         return found
 
     def known_skus(self, marketplace_id: str, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
@@ -241,17 +231,18 @@ class EventLog:
             part = products[start:start + self.chunk]
             with self.conn.cursor() as cur:
                 cur.execute(f"SELECT id_product, id_product_attribute, sku FROM {self.t.offer_state} "
-                            f"WHERE marketplace_id = %s AND id_product IN ({_in(part)})", (marketplace_id, *part))
+                            f"WHERE marketplace_id = %s AND id_product IN ({placeholders(part)})",
+                            (marketplace_id, *part))
                 for product, attribute, sku in cur.fetchall():
                     if (int(product), int(attribute)) in wanted:
                         found.setdefault((int(product), int(attribute)), []).append(str(sku))
         return found
 
-    def remember_accepted(self, marketplace_id: str,
-                          entries: Sequence[tuple[str, int, int, int | None, str | None, str]]) -> None:
-        """(sku, id_product, id_product_attribute, quantity, price, fingerprint) Amazon accepted."""
-        for start in range(0, len(entries), self.chunk):
-            part = entries[start:start + self.chunk]
+    def remember_accepted(self, marketplace_id: str, messages: Sequence[FeedMessageRef]) -> None:
+        """The messages Amazon accepted: their quantity, price and fingerprint become the last accepted."""
+        rows = [(marketplace_id, m.sku, m.id_product, m.id_product_attribute, m.quantity, m.price, m.fingerprint)
+                for m in messages]
+        for start in range(0, len(rows), self.chunk):
             with self.conn.cursor() as cur:
                 cur.executemany(
                     f"INSERT INTO {self.t.offer_state} (marketplace_id, sku, id_product, id_product_attribute, "
@@ -260,7 +251,7 @@ class EventLog:
                     "id_product_attribute = VALUES(id_product_attribute), "
                     "quantity = COALESCE(VALUES(quantity), quantity), price = COALESCE(VALUES(price), price), "
                     "fingerprint = VALUES(fingerprint), accepted_at = VALUES(accepted_at)",
-                    [(marketplace_id, *entry) for entry in part])
+                    rows[start:start + self.chunk])
 
     def forget_accepted(self, marketplace_id: str, skus: Sequence[str]) -> None:
         """After a feed Amazon may have applied in part, the next change of these SKUs is always sent."""
@@ -268,7 +259,7 @@ class EventLog:
             part = skus[start:start + self.chunk]
             with self.conn.cursor() as cur:
                 cur.execute(f"UPDATE {self.t.offer_state} SET fingerprint = NULL WHERE marketplace_id = %s "
-                            f"AND sku IN ({_in(part)})", (marketplace_id, *part))
+                            f"AND sku IN ({placeholders(part)})", (marketplace_id, *part))
 
     # -- queue figures ----------------------------------------------------------------------------
 

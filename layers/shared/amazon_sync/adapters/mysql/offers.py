@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import pymysql
 from pymysql.connections import Connection
 
+from amazon_sync.adapters.mysql.connection import placeholders
 from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.domain.model import (
     LogKey,
@@ -162,7 +163,7 @@ class OfferReader:
             with self.conn.cursor() as cur:
                 cur.execute(
                     f"SELECT id_product, id_product_attribute FROM {self.t.table('product_attribute_shop')} "
-                    f"WHERE id_shop = %s AND id_product IN ({_placeholders(chunk)})", (ctx.id_shop, *chunk))
+                    f"WHERE id_shop = %s AND id_product IN ({placeholders(chunk)})", (ctx.id_shop, *chunk))
                 for product, attribute in cur.fetchall():
                     combos[int(product)].append(int(attribute))
             for product in chunk:
@@ -220,7 +221,7 @@ class OfferReader:
                     f"FROM {t.table('product')} p "
                     f"JOIN {t.table('product_shop')} ps ON ps.id_product = p.id_product AND ps.id_shop = %s "
                     + stock_join.format(attr="0")
-                    + f"WHERE p.id_product IN ({_placeholders(simple)})",
+                    + f"WHERE p.id_product IN ({placeholders(simple)})",
                     (ctx.id_shop, sa_shop, sa_group, *simple))
                 for row in cur.fetchall():
                     rows[(int(row[0]), 0)] = row
@@ -234,7 +235,7 @@ class OfferReader:
                     "pa.id_product_attribute AND pas.id_shop = %s "
                     f"JOIN {t.table('product_shop')} ps ON ps.id_product = pa.id_product AND ps.id_shop = %s "
                     + stock_join.format(attr="pa.id_product_attribute")
-                    + f"WHERE pa.id_product_attribute IN ({_placeholders(combos)})",
+                    + f"WHERE pa.id_product_attribute IN ({placeholders(combos)})",
                     (ctx.id_shop, ctx.id_shop, sa_shop, sa_group, *combos))
                 for row in cur.fetchall():
                     rows[(int(row[0]), int(row[1]))] = row
@@ -337,7 +338,7 @@ class OfferReader:
             cur.execute(
                 "SELECT id_specific_price, id_product, id_product_attribute, id_shop, id_currency, id_country, "
                 "price, reduction, reduction_tax, reduction_type, CAST(`from` AS CHAR), CAST(`to` AS CHAR) "
-                f"FROM {t.table('specific_price')} WHERE id_product IN ({_placeholders(products)}, 0) "
+                f"FROM {t.table('specific_price')} WHERE id_product IN ({placeholders(products)}, 0) "
                 "AND id_cart = 0 AND id_customer = 0 AND id_group = 0 AND from_quantity <= 1 "
                 "AND id_shop IN (0, %s) AND id_shop_group IN (0, %s) AND id_currency IN (0, %s) "
                 "AND id_country IN (0, %s)",
@@ -371,12 +372,8 @@ class OfferReader:
         with self.conn.cursor() as cur:
             cur.execute(
                 f"SELECT sku FROM (SELECT pa.{field_} AS sku FROM {t.table('product_attribute')} pa "
-                f"WHERE pa.{field_} IN ({_placeholders(skus)}) "
-                f"UNION ALL SELECT p.{field_} FROM {t.table('product')} p WHERE p.{field_} IN ({_placeholders(skus)}) "
+                f"WHERE pa.{field_} IN ({placeholders(skus)}) "
+                f"UNION ALL SELECT p.{field_} FROM {t.table('product')} p WHERE p.{field_} IN ({placeholders(skus)}) "
                 f"AND NOT EXISTS (SELECT 1 FROM {t.table('product_attribute')} x WHERE x.id_product = p.id_product)"
                 ") AS candidates GROUP BY sku HAVING COUNT(*) > 1", (*skus, *skus))
             return {str(row[0]) for row in cur.fetchall()}
-
-
-def _placeholders(values: Sequence[object]) -> str:
-    return ", ".join(["%s"] * len(values))

@@ -1,0 +1,67 @@
+"""Deciding what happens to a batch's log rows from the verdicts on the messages built from them.
+
+A row is deleted only when every message built from it has Amazon's final word (accepted, or
+rejected for a reason a retry cannot fix). Messages of feeds that failed send their rows back with
+an attempt counted; messages that never reached Amazon send them back without one. Pure: the
+verdicts are gathered and the decisions applied by ``services.settle``.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from amazon_sync.domain.model import LogKey
+
+MessageVerdict = Literal["accepted", "rejected", "retry", "requeue", "pending"]
+RowDecision = Literal["delete", "retry", "requeue", "keep"]
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    shop: int
+    id_product: int
+    id_product_attribute: int
+    verdict: MessageVerdict
+
+
+@dataclass
+class BatchPicture:
+    """Everything known about a batch's messages, indexed for covering look-ups."""
+
+    interrupted: bool
+    unsent_products: set[int]
+    every_product_unsent: bool = False
+    by_offer: dict[tuple[int, int], list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
+    by_product: dict[int, list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
+    every: list[SentMessage] = field(default_factory=list)
+
+    def add(self, message: SentMessage) -> None:
+        self.by_offer[(message.id_product, message.id_product_attribute)].append(message)
+        self.by_product[message.id_product].append(message)
+        self.every.append(message)
+
+    def covering(self, key: LogKey) -> Iterable[SentMessage]:
+        if key.id_product == 0:
+            candidates: Iterable[SentMessage] = self.every
+        elif key.id_product_attribute == 0:
+            candidates = self.by_product.get(key.id_product, [])
+        else:
+            candidates = self.by_offer.get((key.id_product, key.id_product_attribute), [])
+        return [m for m in candidates if key.id_shop in (0, m.shop)]
+
+    def decide(self, key: LogKey) -> RowDecision:
+        verdicts = {m.verdict for m in self.covering(key)}
+        if "pending" in verdicts:
+            return "keep"
+        if "retry" in verdicts:
+            return "retry"
+        unsent = self.every_product_unsent or key.id_product in self.unsent_products or (
+            key.id_product == 0 and bool(self.unsent_products))
+        # A run that died may not have reached every marketplace: a message accepted on one of them
+        # says nothing about the others, so its rows go round once more instead of being deleted.
+        if "requeue" in verdicts or unsent or self.interrupted:
+            return "requeue"
+        return "delete"
