@@ -71,8 +71,9 @@ test: lint typecheck template-check
 	@echo "==> pytest"
 	@$(BIN)/pytest -q -p no:logging $(PYTEST_ARGS)
 
-unit: setup
-	@$(BIN)/pytest -q $(PYTEST_ARGS)
+# The pure core alone: no database, no AWS emulation, no simulator, no sockets; seconds, not minutes.
+unit: $(VENV)/.installed
+	@$(BIN)/pytest -q -p no:logging tests/unit $(PYTEST_ARGS)
 
 bench-triggers: setup
 	@$(BIN)/python -m bench.bench_triggers

@@ -6,7 +6,7 @@ Locally the document is a file; in AWS it lives in SSM Parameter Store or S3 (CO
 from __future__ import annotations
 
 import json
-from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -51,8 +51,10 @@ class PriceRules(BaseModel):
 
     @model_validator(mode="after")
     def _bounds(self) -> PriceRules:
-        if self.minimum is not None and self.maximum is not None and self.minimum > self.maximum:
-            raise ValueError(f"minimum {self.minimum} is above maximum {self.maximum}")
+        if self.minimum is not None and self.maximum is not None and (self.minimum.quantize(
+                CENT, rounding=ROUND_CEILING) > self.maximum.quantize(CENT, rounding=ROUND_FLOOR)):
+            raise ValueError(f"minimum {self.minimum} is above maximum {self.maximum}, or no whole-cent price lies "
+                             "between them")
         return self
 
     def apply(self, price: Decimal) -> Decimal:
@@ -60,11 +62,13 @@ class PriceRules(BaseModel):
         if self.ending is not None:
             whole = value.to_integral_value(rounding=ROUND_CEILING) - 1
             value = whole + self.ending if whole + self.ending >= value else whole + 1 + self.ending
+        # bounds are compared in whole cents, so rounding can never take a price past one
+        value = value.quantize(CENT, rounding=ROUND_HALF_UP)
         if self.minimum is not None:
-            value = max(value, self.minimum)
+            value = max(value, self.minimum.quantize(CENT, rounding=ROUND_CEILING))
         if self.maximum is not None:
-            value = min(value, self.maximum)
-        return value.quantize(CENT, rounding=ROUND_HALF_UP)
+            value = min(value, self.maximum.quantize(CENT, rounding=ROUND_FLOOR))
+        return value
 
 
 class MarketplaceConfig(BaseModel):

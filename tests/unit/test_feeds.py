@@ -1,0 +1,107 @@
+"""Message planning and splitting (domain.feeds): what each offer becomes, and how messages are packed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from amazon_sync.config import MarketplaceConfig
+from amazon_sync.domain.feeds import FeedSplitter, PlannedMessage, message_body, plan_message, split_all
+from amazon_sync.domain.model import AcceptedOffer, Offer, SalePrice
+
+MARKETPLACE = MarketplaceConfig(marketplace_id="A13V1IB3VIYZZH", seller_id="A1LOCALSELLER", country="FR",
+                                currency="EUR", handling_time_days=2)
+NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
+
+
+def offer(quantity: int = 5, price: str | None = "10.00", sale: SalePrice | None = None) -> Offer:
+    return Offer(7, 0, "SKU-7", quantity, None if price is None else Decimal(price), sale)
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+def test_an_offer_becomes_quantity_and_price_patches():
+    planned = plan_message(offer(), MARKETPLACE, send_quantity=True, last_accepted=None)
+    assert planned is not None and (planned.quantity, planned.price, planned.quantity_held) == (5, Decimal("10.00"),
+                                                                                                False)
+    body = message_body(1, planned, MARKETPLACE, NOW)
+    assert body["operationType"] == "PATCH" and body["sku"] == "SKU-7"
+    paths = [p["path"] for p in body["patches"]]
+    assert paths == ["/attributes/fulfillment_availability", "/attributes/purchasable_offer"]
+    assert all(p["op"] == "replace" for p in body["patches"])
+    availability = body["patches"][0]["value"][0]
+    assert availability == {"fulfillment_channel_code": "DEFAULT", "quantity": 5, "lead_time_to_ship_max_days": 2}
+
+
+def test_a_marketplace_without_quantity_gets_the_price_only_and_nothing_without_a_price():
+    planned = plan_message(offer(), MARKETPLACE, send_quantity=False, last_accepted=None)
+    assert planned is not None and planned.quantity is None and planned.price == Decimal("10.00")
+    no_price = MARKETPLACE.model_copy(update={"send_price": False})
+    assert plan_message(offer(), no_price, send_quantity=False, last_accepted=None) is None
+
+
+def test_a_sale_is_sent_only_when_it_is_below_the_price():
+    window = (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 24, tzinfo=UTC))
+    lower = plan_message(offer(sale=SalePrice(Decimal("8.00"), *window)), MARKETPLACE, send_quantity=True,
+                         last_accepted=None)
+    assert lower is not None and lower.sale == SalePrice(Decimal("8.00"), *window)
+    schedule = message_body(1, lower, MARKETPLACE, NOW)["patches"][1]["value"][0]["discounted_price"][0]["schedule"]
+    assert schedule == [{"value_with_tax": 8.0, "start_at": "2026-12-01T00:00:00Z", "end_at": "2026-12-24T00:00:00Z"}]
+    higher = plan_message(offer(sale=SalePrice(Decimal("12.00"), None, None)), MARKETPLACE, send_quantity=True,
+                          last_accepted=None)
+    assert higher is not None and higher.sale is None
+
+
+def test_back_in_stock_with_a_new_price_holds_the_quantity_until_the_price_is_accepted():
+    out_of_stock_at_9 = AcceptedOffer(0, Decimal("9.00"), "x")
+    held = plan_message(offer(), MARKETPLACE, send_quantity=True, last_accepted=out_of_stock_at_9)
+    assert held is not None and held.quantity_held and held.quantity is None and held.price == Decimal("10.00")
+    same_price = plan_message(offer(), MARKETPLACE, send_quantity=True,
+                              last_accepted=AcceptedOffer(0, Decimal("10.00"), "x"))
+    assert same_price is not None and not same_price.quantity_held and same_price.quantity == 5
+    in_stock = plan_message(offer(), MARKETPLACE, send_quantity=True, last_accepted=AcceptedOffer(3, Decimal(9), "x"))
+    assert in_stock is not None and not in_stock.quantity_held
+
+
+@given(st.integers(0, 1000), st.integers(0, 1000), st.decimals(min_value=1, max_value=1000, places=2))
+def test_the_fingerprint_changes_exactly_when_what_is_sent_changes(first, second, price):
+    a = plan_message(offer(first, str(price)), MARKETPLACE, send_quantity=True, last_accepted=None)
+    b = plan_message(offer(second, str(price)), MARKETPLACE, send_quantity=True, last_accepted=None)
+    assert a is not None and b is not None
+    assert (a.fingerprint == b.fingerprint) == (first == second)
+
+
+# -- splitting --------------------------------------------------------------------------------------
+
+def planned_message(index: int, sku_length: int) -> PlannedMessage:
+    sku = f"S{index}-" + "é" * sku_length  # multi-byte characters: the limit is on bytes, not characters
+    return PlannedMessage(sku[:40], index, 0, index % 7, Decimal(index % 100) + Decimal("0.99"), None, False,
+                          f"f{index}")
+
+
+@given(count=st.integers(0, 300), sku_length=st.integers(0, 30), max_messages=st.integers(1, 60),
+       max_bytes=st.integers(1024, 8192))
+def test_the_splitter_keeps_every_limit_and_every_message_once_in_order(count, sku_length, max_messages, max_bytes):
+    planned = [planned_message(i, sku_length) for i in range(count)]
+    documents = list(split_all(FeedSplitter(MARKETPLACE, max_messages, max_bytes, NOW), planned))
+    assert [ref.sku for d in documents for ref in d.messages] == [p.sku for p in planned]
+    for document in documents:
+        assert 1 <= len(document.messages) <= max_messages
+        assert len(document.body) <= max_bytes
+        body = json.loads(document.body)
+        assert body["header"] == {"sellerId": "A1LOCALSELLER", "version": "2.0", "issueLocale": "en_US"}
+        assert [m["messageId"] for m in body["messages"]] == list(range(1, len(document.messages) + 1))
+        assert [m["sku"] for m in body["messages"]] == [ref.sku for ref in document.messages]
+        assert [ref.message_id for ref in document.messages] == list(range(1, len(document.messages) + 1))
+
+
+def test_the_splitter_cuts_at_25000_messages():
+    planned = [PlannedMessage(f"SKU-{i}", i, 0, 1, None, None, False, "f") for i in range(25001)]
+    documents = list(split_all(FeedSplitter(MARKETPLACE), planned))
+    assert [len(d.messages) for d in documents] == [25000, 1]
+    assert json.loads(documents[0].body)["messages"][-1]["messageId"] == 25000
+    assert documents[1].messages[0].message_id == 1
