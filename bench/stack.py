@@ -148,6 +148,7 @@ def bench_stack(tmp: str, *, triggers: bool = False) -> Iterator[BenchStack]:
                            "max_feeds_per_run": 100, "feeds_per_window": 100}, handle)
             env = {"STATE_TABLE": "bench-state", "DOCUMENT_BUCKET": "bench-documents",
                    "CONFIG_SOURCE": config_path, "SPAPI_SECRET_ARN": secret, "SPAPI_ENDPOINT_URL": sim_url,
+                   "AMAZON_SYNC_LOCAL_DEVELOPMENT": "true",
                    "LWA_TOKEN_URL": f"{sim_url}/auth/o2/token", "DB_HOST": "127.0.0.1",
                    "DB_PORT": str(server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": "bench"}
             runtime = Runtime.from_env({**os.environ, **env})

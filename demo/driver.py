@@ -147,6 +147,7 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         os.environ.update({"STATE_TABLE": "demo-state", "DOCUMENT_BUCKET": "demo-documents",
                            "CONFIG_SOURCE": str(out / "marketplaces.json"), "SPAPI_SECRET_ARN": sp_secret,
                            "DB_SECRET_ARN": db_secret, "SPAPI_ENDPOINT_URL": sim_url,
+                           "AMAZON_SYNC_LOCAL_DEVELOPMENT": "true",
                            "LWA_TOKEN_URL": f"{sim_url}/auth/o2/token", "IDEMPOTENCY_TABLE": "demo-idempotency",
                            "POWERTOOLS_SERVICE_NAME": "prestashop-amazon-sync",
                            "POWERTOOLS_METRICS_NAMESPACE": "PrestaShopAmazonSync",

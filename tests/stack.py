@@ -142,6 +142,7 @@ def build_stack(db: ShopDatabase, simulator: Any, monkeypatch: pytest.MonkeyPatc
         "refresh_token": simulator.config.refresh_tokens[0]}))["ARN"]
     env = {"STATE_TABLE": "sync-state", "DOCUMENT_BUCKET": "sync-documents", "CONFIG_SOURCE": str(config_path),
            "SPAPI_SECRET_ARN": secret, "SPAPI_ENDPOINT_URL": simulator.url,
+           "AMAZON_SYNC_LOCAL_DEVELOPMENT": "true",
            "LWA_TOKEN_URL": f"{simulator.url}/auth/o2/token", "DB_HOST": "127.0.0.1",
            "DB_PORT": str(db.server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": db.settings.database,
            "DB_TABLE_PREFIX": "ps_", "EXPORT_LEASE_SECONDS": "60"}

@@ -6,37 +6,63 @@ The Lambda functions, the operator CLI and the local run all go through here, so
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import math
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from amazon_sync.adapters.dynamodb import StateStore
 from amazon_sync.adapters.mysql.connection import connect
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.mysql.schema import Tables, require_log
-from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync.adapters.mysql.settings import DatabaseSettings, describe_errors
 from amazon_sync.adapters.s3 import S3DocumentStore
 from amazon_sync.adapters.secrets import secret_string
 from amazon_sync.adapters.spapi import FeedsGateway, RetryPolicy, SpApiCredentials, SpApiEndpoints, SpApiFeeds
 from amazon_sync.config import SyncConfig, load_config
-from amazon_sync.errors import ConfigurationError
+from amazon_sync.errors import ConfigurationError, DatabaseAccessDenied
 from amazon_sync.services.acknowledge import Acknowledger, AckSettings
 from amazon_sync.services.export import Exporter
 
+logger = logging.getLogger(__name__)
+# How long a warm execution environment keeps the secrets, the configuration and its connection before
+# reading them again: a rotated password or an edited configuration is picked up within this time.
+RUNTIME_MAX_AGE_SECONDS = 300.0
+
+# The switch that lets SPAPI_ENDPOINT_URL / LWA_TOKEN_URL point the SP-API client away from Amazon: the
+# simulator, the tests, the demo and the benchmarks set it; the template never does.
+LOCAL_DEVELOPMENT = "AMAZON_SYNC_LOCAL_DEVELOPMENT"
+
 
 class RuntimeSettings(BaseModel):
+    model_config = ConfigDict(hide_input_in_errors=True)
     state_table: str = Field(min_length=1)
     document_bucket: str = Field(min_length=1)
     config_source: str = Field(min_length=1)
     spapi_secret_arn: str = Field(min_length=1)
     spapi_endpoint_url: str | None = None  # the simulator's URL locally; unset for Amazon
     lwa_token_url: str | None = None
+    local_development: bool = False
     lease_seconds: float = Field(default=900.0, ge=60)
+
+    @model_validator(mode="after")
+    def _overrides_only_for_local_development(self) -> RuntimeSettings:
+        overridden = [name for name, value in (("SPAPI_ENDPOINT_URL", self.spapi_endpoint_url),
+                                               ("LWA_TOKEN_URL", self.lwa_token_url)) if value]
+        if overridden and not self.local_development:
+            raise ValueError(f"{' and '.join(overridden)} would send the SP-API credentials away from Amazon: "
+                             f"they are honoured only with {LOCAL_DEVELOPMENT}=true (the local simulator)")
+        if overridden:
+            SpApiEndpoints(api_url=self.spapi_endpoint_url, token_url=self.lwa_token_url)  # https unless loopback
+        return self
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RuntimeSettings:
@@ -44,7 +70,7 @@ class RuntimeSettings(BaseModel):
         names = {"STATE_TABLE": "state_table", "DOCUMENT_BUCKET": "document_bucket",
                  "CONFIG_SOURCE": "config_source", "SPAPI_SECRET_ARN": "spapi_secret_arn",
                  "SPAPI_ENDPOINT_URL": "spapi_endpoint_url", "LWA_TOKEN_URL": "lwa_token_url",
-                 "EXPORT_LEASE_SECONDS": "lease_seconds"}
+                 "EXPORT_LEASE_SECONDS": "lease_seconds", LOCAL_DEVELOPMENT: "local_development"}
         values = {field_: env[name] for name, field_ in names.items() if env.get(name)}
         try:
             return cls(**values)
@@ -52,12 +78,17 @@ class RuntimeSettings(BaseModel):
             missing = [names_by_field(e["loc"][0]) for e in exc.errors() if e["type"] == "missing"]
             if missing:
                 raise ConfigurationError(f"environment variable(s) {', '.join(missing)} not set") from None
-            raise ConfigurationError(f"runtime settings are invalid: {exc}") from None
+            raise ConfigurationError(f"runtime settings are invalid: {describe_errors(exc, FIELD_NAMES)}") from None
+
+
+FIELD_NAMES = {"state_table": "STATE_TABLE", "document_bucket": "DOCUMENT_BUCKET", "config_source": "CONFIG_SOURCE",
+               "spapi_secret_arn": "SPAPI_SECRET_ARN", "spapi_endpoint_url": "SPAPI_ENDPOINT_URL",
+               "lwa_token_url": "LWA_TOKEN_URL", "lease_seconds": "EXPORT_LEASE_SECONDS",
+               "local_development": LOCAL_DEVELOPMENT}
 
 
 def names_by_field(field_name: object) -> str:
-    return {"state_table": "STATE_TABLE", "document_bucket": "DOCUMENT_BUCKET", "config_source": "CONFIG_SOURCE",
-            "spapi_secret_arn": "SPAPI_SECRET_ARN"}.get(str(field_name), str(field_name))
+    return FIELD_NAMES.get(str(field_name), str(field_name))
 
 
 @dataclass
@@ -70,23 +101,32 @@ class Runtime:
     credentials: SpApiCredentials
     _conn: Any = None
     _gateways: dict[str, SpApiFeeds] = field(default_factory=dict)
+    env: dict[str, str] | None = None  # what it was built from, to read the secrets again after a rotation
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Runtime:
         env = dict(os.environ) if env is None else env
         settings = RuntimeSettings.from_env(env)
         database = DatabaseSettings.from_env(env, secret_string)
-        try:
-            credentials = SpApiCredentials.model_validate_json(secret_string(settings.spapi_secret_arn))
-        except ValidationError as exc:
-            fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
-            raise ConfigurationError(f"SP-API secret {settings.spapi_secret_arn} lacks or has bad: {fields}") from None
-        except ConfigurationError:
-            raise
-        except Exception as exc:  # Powertools raises GetParameterError for every Secrets Manager failure
-            raise ConfigurationError(f"cannot read SP-API secret {settings.spapi_secret_arn}: {exc}") from None
+        credentials = read_credentials(settings.spapi_secret_arn)
         return cls(settings, database, load_config(settings.config_source), StateStore(settings.state_table),
-                   S3DocumentStore(settings.document_bucket), credentials)
+                   S3DocumentStore(settings.document_bucket), credentials, env=env)
+
+    def reload_credentials(self) -> SpApiCredentials | None:
+        """The SP-API secret read again after LWA refused it: the new credentials, None when unchanged."""
+        fresh = read_credentials(self.settings.spapi_secret_arn)
+        if fresh == self.credentials:
+            return None
+        logger.warning("SP-API credentials changed in %s: using the new ones", self.settings.spapi_secret_arn)
+        self.credentials = fresh
+        self._gateways.clear()  # the other marketplaces' clients log in with the new credentials too
+        return fresh
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):  # a connection already gone is closed enough
+                self._conn.close()
+            self._conn = None
 
     @property
     def tables(self) -> Tables:
@@ -101,7 +141,18 @@ class Runtime:
             except pymysql.err.Error:
                 self._conn.close()
                 self._conn = None
-        self._conn = connect(self.database)
+        try:
+            self._conn = connect(self.database)
+        except DatabaseAccessDenied:
+            if self.env is None or not self.env.get("DB_SECRET_ARN"):
+                raise
+            # A rotated password: the secret holds the new one (the old one stays valid for open sessions only).
+            fresh = DatabaseSettings.from_env(self.env, secret_string)
+            if fresh == self.database:
+                raise
+            logger.warning("database credentials changed in the secret: reconnecting with the new ones")
+            self.database = fresh
+            self._conn = connect(self.database)
         require_log(self._conn, self.tables)
         return self._conn  # type: ignore[no-any-return]
 
@@ -112,24 +163,28 @@ class Runtime:
         def build(marketplace_id: str) -> FeedsGateway:
             gateway = self._gateways.get(marketplace_id)
             if gateway is None:
-                gateway = self._gateways[marketplace_id] = SpApiFeeds(self.credentials, marketplace_id, endpoints,
-                                                                      RetryPolicy())
+                gateway = self._gateways[marketplace_id] = SpApiFeeds(
+                    self.credentials, marketplace_id, endpoints, RetryPolicy(),
+                    reload_credentials=self.reload_credentials)
             # the client (and its token) outlives an invocation; the deadline and the counters do not
             gateway.deadline, gateway.on_throttle = deadline, on_throttle
             return gateway
 
         return build
 
-    def exporter(self, remaining_seconds: Callable[[], float] = lambda: 900.0,
+    def exporter(self, remaining_seconds: Callable[[], float] | None = None,
                  on_throttle: Callable[[str], None] | None = None, **overrides: Any) -> Exporter:
+        """``remaining_seconds`` is the Lambda's clock; elsewhere (the CLI) a run gets the same 900 s."""
+        remaining_seconds = remaining_seconds or deadline_in(EXPORT_DEADLINE_SECONDS)
         conn = self.connection()
         return Exporter(log=EventLog(conn, self.tables), reader=OfferReader(conn, self.tables, self.config.sku_field),
                         config=self.config, state=self.state, store=self.store,
                         gateway_for=self.gateway_for(remaining_seconds, on_throttle),
                         remaining_seconds=remaining_seconds, lease_seconds=self.settings.lease_seconds, **overrides)
 
-    def acknowledger(self, remaining_seconds: Callable[[], float] = lambda: 300.0,
+    def acknowledger(self, remaining_seconds: Callable[[], float] | None = None,
                      settings: AckSettings | None = None, **overrides: Any) -> Acknowledger:
+        remaining_seconds = remaining_seconds or deadline_in(ACK_DEADLINE_SECONDS)
         conn = self.connection()
         return Acknowledger(log=EventLog(conn, self.tables), state=self.state, store=self.store,
                             gateway_for=self.gateway_for(remaining_seconds), config=self.config,
@@ -139,18 +194,57 @@ class Runtime:
                             remaining_seconds=remaining_seconds, **overrides)
 
 
+# Outside Lambda (the operator CLI) a run has the same time as the function's Timeout in template.yaml.
+EXPORT_DEADLINE_SECONDS = 900.0
+ACK_DEADLINE_SECONDS = 300.0
+
+
+def deadline_in(seconds: float) -> Callable[[], float]:
+    """A clock like LambdaContext.get_remaining_time_in_millis, in seconds, for a run started now."""
+    deadline = time.monotonic() + seconds
+
+    def remaining() -> float:
+        return deadline - time.monotonic()
+
+    return remaining
+
+
+def read_credentials(secret_arn: str) -> SpApiCredentials:
+    try:
+        return SpApiCredentials.model_validate_json(secret_string(secret_arn))
+    except ValidationError as exc:
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors()) or "its JSON"
+        raise ConfigurationError(f"SP-API secret {secret_arn} lacks or has bad: {fields}") from None
+    except ConfigurationError:
+        raise
+    except Exception as exc:  # Powertools raises GetParameterError for every Secrets Manager failure
+        raise ConfigurationError(f"cannot read SP-API secret {secret_arn}: {exc}") from None
+
+
 _shared: Runtime | None = None
+_shared_expires_at = 0.0
 
 
 def shared_runtime() -> Runtime:
-    """One Runtime per execution environment: connections, tokens and secrets outlive invocations."""
-    global _shared  # noqa: PLW0603
+    """One Runtime per execution environment: connections and tokens outlive invocations, but secrets and
+    configuration are read again after RUNTIME_MAX_AGE_SECONDS (env, default 300)."""
+    global _shared, _shared_expires_at  # noqa: PLW0603
+    now = time.monotonic()
+    if _shared is not None and now >= _shared_expires_at:
+        _shared.close()
+        _shared = None
     if _shared is None:
         _shared = Runtime.from_env()
+        max_age = os.environ.get("RUNTIME_MAX_AGE_SECONDS") or RUNTIME_MAX_AGE_SECONDS
+        try:
+            _shared_expires_at = now + float(max_age)
+        except ValueError:
+            raise ConfigurationError("RUNTIME_MAX_AGE_SECONDS must be a number of seconds") from None
     return _shared
 
 
 def use_runtime(runtime: Runtime | None) -> None:
-    """Install (or, with None, forget) the shared Runtime: the local run and the tests build their own."""
-    global _shared  # noqa: PLW0603
-    _shared = runtime
+    """Install (or, with None, forget) the shared Runtime: the local run and the tests build their own,
+    which never expires."""
+    global _shared, _shared_expires_at
+    _shared, _shared_expires_at = runtime, math.inf

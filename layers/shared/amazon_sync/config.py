@@ -23,7 +23,7 @@ Money = Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=4)]
 
 
 class QuantityRules(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     reserve: int = Field(default=0, ge=0, description="units kept back from Amazon (safety buffer)")
     maximum: int | None = Field(default=None, ge=0, description="never announce more than this")
     backorder_quantity: int | None = Field(
@@ -41,7 +41,7 @@ class QuantityRules(BaseModel):
 
 
 class PriceRules(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     markup_percent: Decimal = Field(default=Decimal(0), ge=-90, le=1000)
     markup_fixed: Decimal = Field(default=Decimal(0), ge=-1000, le=100000)
     ending: Decimal | None = Field(
@@ -72,7 +72,7 @@ class PriceRules(BaseModel):
 
 
 class MarketplaceConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     marketplace_id: str = Field(pattern=r"^[A-Z0-9]{10,14}$", description="Amazon marketplace id, e.g. A13V1IB3VIYZZH")
     seller_id: str = Field(min_length=1, description="the merchant token (sellerId) of the selling account")
     shop_id: int = Field(default=1, ge=1, description="PrestaShop id_shop whose stock and prices this marketplace gets")
@@ -111,7 +111,7 @@ class MarketplaceConfig(BaseModel):
 
 
 class SyncConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     sku_field: Literal["reference", "ean13", "supplier_reference"] = "reference"
     marketplaces: list[MarketplaceConfig] = Field(min_length=1)
     max_feeds_per_run: int = Field(default=5, ge=1, le=100)

@@ -11,6 +11,14 @@ class DatabaseUnavailable(SyncError):
     pass
 
 
+class DatabaseAccessDenied(DatabaseUnavailable):
+    """The database refused the user or password (MySQL 1045): after a rotation, the secret is read again."""
+
+
+class LeaseLost(SyncError):
+    """Another export run holds the lease now: this one must not submit anything more."""
+
+
 class SchemaMissing(SyncError):
     pass
 

@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
 from sp_api.auth import AccessTokenClient
 from sp_api.auth.exceptions import AuthorizationError
@@ -41,21 +41,45 @@ T = TypeVar("T")
 class SpApiCredentials(BaseModel):
     """LWA credentials, as kept in the SP-API secret (JSON with these keys)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
     lwa_app_id: str = Field(min_length=1)
     lwa_client_secret: SecretStr
     refresh_token: SecretStr
 
 
-class SpApiEndpoints(BaseModel):
-    """Overrides for a local simulator; both None means real Amazon."""
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
+
+class SpApiEndpoints(BaseModel):
+    """Overrides for a local simulator; both None means real Amazon.
+
+    The token URL receives the client secret and the refresh token, the API URL the access token: plain
+    http is accepted only for a server on this machine (the simulator), https everywhere else.
+    """
+
+    model_config = ConfigDict(hide_input_in_errors=True)
     api_url: str | None = None
     token_url: str | None = None
+
+    @field_validator("api_url", "token_url")
+    @classmethod
+    def _https_unless_loopback(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme == "https" and parts.hostname:
+            return value
+        if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS:
+            return value
+        raise ValueError("must be an https URL (plain http only to this machine: 127.0.0.1, ::1, localhost)")
 
 
 class AmazonThrottled(AmazonError):
     pass
+
+
+class CredentialsRejected(AmazonError):
+    """Login with Amazon refused the client id/secret or the refresh token (invalid_client, invalid_grant)."""
 
 
 class AmazonUnavailable(AmazonError):
@@ -163,8 +187,13 @@ class SpApiFeeds:
     def __init__(self, credentials: SpApiCredentials, marketplace_id: str,
                  endpoints: SpApiEndpoints | None = None, retry: RetryPolicy | None = None,
                  deadline: Callable[[], float] | None = None, sleep: Callable[[float], None] = time.sleep,
-                 on_throttle: Callable[[str], None] | None = None) -> None:
+                 on_throttle: Callable[[str], None] | None = None,
+                 reload_credentials: Callable[[], SpApiCredentials | None] | None = None) -> None:
         self.retry = retry or RetryPolicy()
+        self.marketplace_id = marketplace_id
+        self.endpoints = endpoints
+        # After LWA refuses the credentials: the current ones from the secret, or None when unchanged.
+        self.reload_credentials = reload_credentials
         self.deadline = deadline  # seconds left to work with, e.g. the Lambda's remaining time
         self.sleep = sleep
         self.on_throttle = on_throttle
@@ -174,7 +203,7 @@ class SpApiFeeds:
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
         last: Exception | None = None
-        logged_in_again = False
+        logged_in_again = reloaded = False
         attempt = 0
         while attempt < self.retry.attempts:
             try:
@@ -194,7 +223,16 @@ class SpApiFeeds:
                 logged_in_again = True
                 continue
             except AuthorizationError as exc:
-                raise AmazonError(f"Login with Amazon refused the SP-API credentials: {exc}") from None
+                # A rotated client secret (Amazon requires rotation) or a re-authorised refresh token: the
+                # secret is read again once; the same credentials refused twice are an operator's problem.
+                fresh = self.reload_credentials() if self.reload_credentials and not reloaded else None
+                if fresh is None:
+                    raise CredentialsRejected(
+                        f"Login with Amazon refused the SP-API credentials ({_describe_login(exc)}): check the "
+                        "client secret and refresh token in the SP-API secret") from None
+                reloaded = True
+                self.client = sp_api_client(FeedsV20210630, fresh, self.marketplace_id, self.endpoints)
+                continue
             except (httpx.TransportError, _EmptyAnswer) as exc:
                 last = AmazonUnavailable(f"{operation}: {exc or type(exc).__name__}")
             except SellingApiException as exc:
@@ -271,6 +309,12 @@ def _parse[M](model: type[M], payload: Any, operation: str) -> M:
     except ValidationError:
         # A 429 or 502 without an `errors` body reaches us as an empty payload instead of an exception.
         raise _EmptyAnswer(f"{operation} returned an empty or malformed answer") from None
+
+
+def _describe_login(exc: AuthorizationError) -> str:
+    """LWA's error code and status, never the request (it carries the secrets)."""
+    code, status = (exc.args[0], exc.args[2]) if len(exc.args) >= 3 else ("refused", "?")
+    return f"{code}, HTTP {status}"
 
 
 def _describe(exc: SellingApiException) -> str:

@@ -11,7 +11,7 @@ import pymysql.cursors
 from pymysql.connections import Connection
 
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
-from amazon_sync.errors import DatabaseUnavailable
+from amazon_sync.errors import DatabaseAccessDenied, DatabaseUnavailable
 
 
 def placeholders(values: Sized) -> str:
@@ -25,11 +25,19 @@ _UNKNOWN_DATABASE = 1049
 _CANT_CONNECT = 2003
 _CANT_CONNECT_SOCKET = 2002
 _UNKNOWN_HOST = 2005
+_SSL_CONNECTION_ERROR = 2026
+# A database on this machine (or its socket) is the only one reachable without verified TLS: anywhere
+# else, credentials and data would cross a network a third party can read or impersonate.
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 def connect(settings: DatabaseSettings, *, autocommit: bool = True) -> Connection[pymysql.cursors.Cursor]:
     ssl_context: ssl.SSLContext | None = None
     where = settings.unix_socket or f"{settings.host}:{settings.port}"
+    if not settings.tls_ca_file and not settings.unix_socket and settings.host not in LOOPBACK_HOSTS:
+        raise DatabaseUnavailable(
+            f"refusing to connect to {where} without verified TLS: set DB_TLS_CA_FILE to the RDS CA bundle "
+            "(`make rds-ca` saves it to layers/shared/amazon_sync/certs/rds-global-bundle.pem)")
     if settings.tls_ca_file:
         try:
             ssl_context = ssl.create_default_context(cafile=settings.tls_ca_file)
@@ -55,16 +63,22 @@ def connect(settings: DatabaseSettings, *, autocommit: bool = True) -> Connectio
             charset="utf8mb4",
             autocommit=autocommit,
             connect_timeout=settings.connect_timeout,
+            read_timeout=settings.read_timeout,
+            write_timeout=settings.write_timeout,
             ssl=ssl_context,
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None
         if code == _ACCESS_DENIED:
-            raise DatabaseUnavailable(
+            raise DatabaseAccessDenied(
                 f"database refused user {settings.user!r} at {where}: wrong password or user (DB_USER/DB_PASSWORD)"
             ) from None
         if code == _UNKNOWN_DATABASE:
             raise DatabaseUnavailable(f"database {settings.database!r} does not exist at {where} (DB_NAME)") from None
+        if code == _SSL_CONNECTION_ERROR or isinstance(getattr(exc, "original_exception", None), ssl.SSLError):
+            raise DatabaseUnavailable(
+                f"TLS to the database at {where} failed: {exc.args[-1]} (DB_TLS_CA_FILE must be the CA that "
+                "signed the server's certificate, and the server must offer TLS)") from None
         if code in (_CANT_CONNECT, _CANT_CONNECT_SOCKET, _UNKNOWN_HOST):
             raise DatabaseUnavailable(
                 f"cannot reach the database at {where}: is it running and is DB_HOST/DB_PORT right?"

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from amazon_sync.errors import ConfigurationError
 
@@ -23,7 +23,17 @@ def validate_table_prefix(prefix: str) -> str:
     return prefix
 
 
+def describe_errors(exc: ValidationError, names: dict[str, str] | None = None) -> str:
+    """Where and what, never the value: settings carry passwords and tokens."""
+    names = names or {}
+    return "; ".join(f"{'.'.join(names.get(str(p), str(p)) for p in error['loc']) or 'value'}: {error['msg']}"
+                     for error in exc.errors(include_input=False, include_url=False))
+
+
 class DatabaseSettings(BaseModel):
+    # A wrong value would otherwise be echoed in the error (pydantic's input_value): it may be the password.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     host: str = "127.0.0.1"
     port: int = Field(default=3306, ge=1, le=65535)
     user: str = "root"
@@ -34,6 +44,10 @@ class DatabaseSettings(BaseModel):
     # Path to a CA bundle; when set, the connection requires TLS and verifies the server.
     tls_ca_file: str | None = None
     connect_timeout: int = Field(default=5, ge=1, le=60)
+    # Every read and write on the socket is bounded: a database that stops answering (a failover that drops
+    # packets) fails the statement instead of holding the run, and its lease, until the Lambda timeout.
+    read_timeout: int = Field(default=60, ge=1, le=3600)
+    write_timeout: int = Field(default=30, ge=1, le=3600)
     # RDS IAM authentication: the password is a 15-minute token from the function's role (TLS required).
     iam_auth: bool = False
 
@@ -56,8 +70,11 @@ class DatabaseSettings(BaseModel):
             raw = secret_loader(secret_arn)
             try:
                 secret = json.loads(raw) if isinstance(raw, str) else dict(raw)
-            except ValueError as exc:
-                raise ConfigurationError(f"secret {secret_arn} is not RDS-style JSON: {exc}") from exc
+            except ValueError:
+                # json's message quotes the document (the password): only say where it broke
+                raise ConfigurationError(f"secret {secret_arn} is not RDS-style JSON") from None
+            if not isinstance(secret, dict):
+                raise ConfigurationError(f"secret {secret_arn} is not RDS-style JSON (an object)")
             for key in ("host", "port", "username", "password", "dbname"):
                 if key in secret:
                     values[{"username": "user", "dbname": "database"}.get(key, key)] = secret[key]
@@ -71,11 +88,13 @@ class DatabaseSettings(BaseModel):
             "DB_SOCKET": "unix_socket",
             "DB_TLS_CA_FILE": "tls_ca_file",
             "DB_IAM_AUTH": "iam_auth",
+            "DB_READ_TIMEOUT": "read_timeout",
+            "DB_WRITE_TIMEOUT": "write_timeout",
         }
         for env_name, field in mapping.items():
             if env_name in env and env[env_name] != "" and not (secret_arn and field in values):
                 values[field] = env[env_name]
         try:
             return cls(**values)
-        except ValueError as exc:
-            raise ConfigurationError(f"database settings are invalid: {exc}") from exc
+        except ValidationError as exc:
+            raise ConfigurationError(f"database settings are invalid: {describe_errors(exc)}") from None
