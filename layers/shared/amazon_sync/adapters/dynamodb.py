@@ -112,6 +112,20 @@ class StateStore:
                 return False
             raise
 
+    def renew_lease(self, name: str, owner: str, ttl_seconds: float, now: float | None = None) -> bool:
+        """Extend the lease, only if ``owner`` still holds it (and it has not expired): False otherwise."""
+        now = time.time() if now is None else now
+        try:
+            self.table.update_item(
+                Key={"pk": f"LEASE#{name}", "sk": "LEASE"}, UpdateExpression="SET expires_at = :expires",
+                ConditionExpression=Attr("owner").eq(owner) & Attr("expires_at").gte(Decimal(str(now))),
+                ExpressionAttributeValues={":expires": Decimal(str(now + ttl_seconds))})
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+
     def lease_holder(self, name: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"LEASE#{name}", "sk": "LEASE"}).get("Item")
         return _from_item(item) if item else None

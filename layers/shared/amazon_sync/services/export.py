@@ -26,7 +26,7 @@ from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message, split_all
 from amazon_sync.domain.model import LogKey, Offer, ShopContext
-from amazon_sync.errors import AmazonError
+from amazon_sync.errors import AmazonError, LeaseLost
 from amazon_sync.services.recovery import recover_orphan_intents
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.services.steps import StepObserver, ignore_step
@@ -142,7 +142,7 @@ class Exporter:
             self._dry_run(request, marketplaces, summary)
             summary.duration_seconds = round(time.perf_counter() - started, 3)
             return summary
-        owner = str(uuid.uuid4())
+        owner = self._owner = str(uuid.uuid4())
         if not self.state.acquire_lease("export", owner, self.lease_seconds, self.now()):
             summary.skipped_reason = "another export run holds the lease"
             return summary
@@ -335,6 +335,11 @@ class Exporter:
     def _submit(self, run: MarketplaceRun, batch: BatchRecord, document: FeedDocument,
                 summary: ExportSummary) -> bool:
         """Write, record and submit one feed document; False when Amazon did not take it."""
+        # A run may outlive one lease (a long CLI run): it extends its lease, and its batch's claim, before
+        # every submission, and stops if another run has taken over (recovery then settles its rows).
+        if not self.state.renew_lease("export", self._owner, self.lease_seconds, self.now()):
+            raise LeaseLost(f"export batch {batch.batch_id} lost its lease to another run: it submits nothing more")
+        batch.claim_expires_at = self.now() + self.lease_seconds
         marketplace_id = run.config.marketplace_id
         run.feeds += 1
         day = datetime.fromtimestamp(self.now(), UTC).strftime("%Y/%m/%d")

@@ -64,10 +64,11 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
             if decision is None:
                 decision = decisions[row.key] = picture.decide(row.key)
             ids[decision].append(row.id)
-    counts.deleted = log.delete(ids["delete"])
-    counts.released += log.release(ids["requeue"])[0]
-    released, failed = log.release(ids["retry"], count_attempt=True, backoff_seconds=backoff_seconds,
-                                   max_attempts=max_attempts, error="feed failed on Amazon's side")
+    counts.deleted = log.delete(ids["delete"], batch_id)
+    counts.released += log.release(ids["requeue"], batch_id=batch_id)[0]
+    released, failed = log.release(ids["retry"], batch_id=batch_id, count_attempt=True,
+                                   backoff_seconds=backoff_seconds, max_attempts=max_attempts,
+                                   error="feed failed on Amazon's side")
     counts.released += released
     counts.failed = failed
     counts.kept = len(ids["keep"])

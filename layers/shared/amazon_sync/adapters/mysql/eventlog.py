@@ -141,21 +141,23 @@ class EventLog:
 
     # -- settling ---------------------------------------------------------------------------------
 
-    def delete(self, ids: Sequence[int]) -> int:
+    def delete(self, ids: Sequence[int], batch_id: int) -> int:
+        """Delete rows Amazon accepted, only while this batch still holds them."""
         deleted = 0
         for start in range(0, len(ids), self.chunk):
             part = ids[start:start + self.chunk]
             started = time.perf_counter()
             with transaction(self.conn) as cur:
-                # state/batch are re-checked so a row can never be deleted after being handed back
+                # state and batch are re-checked: a row handed back, or claimed since by another batch, stays
                 deleted += cur.execute(f"DELETE FROM {self.t.log} WHERE id_amazon_sync_log IN ({placeholders(part)}) "
-                                       "AND state = %s", (*part, CLAIMED))
+                                       "AND state = %s AND batch_id = %s", (*part, CLAIMED, batch_id))
             self.locks.note(time.perf_counter() - started)
         return deleted
 
-    def release(self, ids: Sequence[int], *, count_attempt: bool = False, backoff_seconds: float = 0,
+    def release(self, ids: Sequence[int], *, batch_id: int, count_attempt: bool = False, backoff_seconds: float = 0,
                 max_attempts: int | None = None, error: str | None = None) -> tuple[int, int]:
-        """Hand rows back to the queue; with ``count_attempt`` past ``max_attempts`` they become failed."""
+        """Hand rows back to the queue, only while ``batch_id`` holds them; with ``count_attempt`` past
+        ``max_attempts`` they become failed."""
         released = failed = 0
         log = self.t.log
         for start in range(0, len(ids), self.chunk):
@@ -165,16 +167,17 @@ class EventLog:
                 if count_attempt and max_attempts is not None:
                     failed += cur.execute(
                         f"UPDATE {log} SET state = %s, batch_id = NULL, attempts = attempts + 1, last_error = %s "
-                        f"WHERE id_amazon_sync_log IN ({placeholders(part)}) AND state = %s AND attempts + 1 >= %s",
-                        (FAILED, (error or "")[:500], *part, CLAIMED, max_attempts))
+                        f"WHERE id_amazon_sync_log IN ({placeholders(part)}) AND state = %s AND batch_id = %s "
+                        "AND attempts + 1 >= %s",
+                        (FAILED, (error or "")[:500], *part, CLAIMED, batch_id, max_attempts))
                 released += cur.execute(
                     f"UPDATE {log} SET state = %s, batch_id = NULL, claimed_at = NULL, "
                     "attempts = attempts + %s, last_error = COALESCE(%s, last_error), "
                     # backoff doubles with each failed attempt, capped at 2^10 times the base
                     "not_before = IF(%s > 0, NOW(6) + INTERVAL (%s * POW(2, LEAST(attempts, 10))) SECOND, NULL) "
-                    f"WHERE id_amazon_sync_log IN ({placeholders(part)}) AND state = %s",
+                    f"WHERE id_amazon_sync_log IN ({placeholders(part)}) AND state = %s AND batch_id = %s",
                     (PENDING, int(count_attempt), error[:500] if error else None, backoff_seconds, backoff_seconds,
-                     *part, CLAIMED))
+                     *part, CLAIMED, batch_id))
             self.locks.note(time.perf_counter() - started)
         return released, failed
 
@@ -193,7 +196,7 @@ class EventLog:
     def release_batch(self, batch_id: int) -> int:
         """Hand back every row of a batch that never reached Amazon (no attempt is counted)."""
         ids = [row.id for row in self.batch_rows(batch_id)]
-        return self.release(ids)[0]
+        return self.release(ids, batch_id=batch_id)[0]
 
     def retry_failed(self) -> int:
         with transaction(self.conn) as cur:
