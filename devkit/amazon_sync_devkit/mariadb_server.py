@@ -37,9 +37,11 @@ def _find_binary(*names: str) -> str:
 class ThrowawayMariaDB:
     """``with ThrowawayMariaDB() as server:`` gives a running server with root and an empty password."""
 
-    def __init__(self, *, buffer_pool: str = "256M", base_dir: str | None = None) -> None:
+    def __init__(self, *, buffer_pool: str = "256M", base_dir: str | None = None, tls: bool = False) -> None:
         self.buffer_pool = buffer_pool
         self.base_dir = base_dir
+        self.tls = tls
+        self.ca_file: str | None = None  # with tls: the CA that signed the server's certificate for 127.0.0.1
         self.port = 0
         self.root = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -59,6 +61,14 @@ class ThrowawayMariaDB:
             check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         )
         self.port = free_port()
+        tls_options: list[str] = []
+        if self.tls:
+            from amazon_sync_devkit.tls import make_server_certificates
+
+            certificates = make_server_certificates(self.root)
+            self.ca_file = certificates.ca_file
+            tls_options = [f"--ssl-ca={certificates.ca_file}", f"--ssl-cert={certificates.cert_file}",
+                           f"--ssl-key={certificates.key_file}"]
         log_path = os.path.join(self.root, "error.log")
         self._process = subprocess.Popen(
             [server, "--no-defaults", f"--datadir={datadir}", f"--socket={self.socket_path}",
@@ -66,7 +76,7 @@ class ThrowawayMariaDB:
              f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-flush-log-at-trx-commit=2",
              "--innodb-doublewrite=0", "--skip-name-resolve", f"--log-error={log_path}",
              f"--pid-file={os.path.join(self.root, 'mysqld.pid')}", "--max-connections=200",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci"],
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_general_ci", *tls_options],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 30

@@ -213,6 +213,11 @@ def _trigger_specs(t: Tables) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def trigger_tables(t: Tables) -> list[str]:
+    """PrestaShop tables that carry capture triggers (unprefixed names)."""
+    return sorted({table for _, _, table, _ in _trigger_specs(t)})
+
+
 def trigger_names(t: Tables) -> list[str]:
     return [f"{t.prefix}amazon_sync_{suffix}" for suffix, _, _, _ in _trigger_specs(t)]
 
