@@ -22,16 +22,28 @@ metrics = Metrics()
 tracer = Tracer()
 processor = BatchProcessor(event_type=EventType.SQS)
 runtime = shared_runtime
+# A notification is worth starting only with time to download and settle a report; otherwise it fails
+# back to the queue (ReportBatchItemFailures) and is delivered again, to a fresh invocation.
+NOTIFICATION_MIN_SECONDS = 60.0
 
 
-def handle_notification(record: SQSRecord) -> None:
+class NoTimeLeft(Exception):
+    """Raised for a notification the invocation has no time left for: SQS delivers it again."""
+
+
+def handle_notification(record: SQSRecord, lambda_context: LambdaContext) -> None:
     try:
         notification = FeedNotification.model_validate(json.loads(record.body))
     except (ValueError, ValidationError) as exc:
         # A message that is not a notification will never become one: log it and let it go.
         logger.error("not a FEED_PROCESSING_FINISHED notification", extra={"reason": str(exc)[:500]})
         return
-    summary = runtime().acknowledger().handle_notification(notification)
+    def remaining() -> float:
+        return lambda_context.get_remaining_time_in_millis() / 1000
+
+    if remaining() < NOTIFICATION_MIN_SECONDS:
+        raise NoTimeLeft(f"{remaining():.0f} s left: feed {notification.feed.feedId} waits for the next delivery")
+    summary = runtime().acknowledger(remaining_seconds=remaining).handle_notification(notification)
     publish_ack(metrics, summary, include_queue=False)
 
 

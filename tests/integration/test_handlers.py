@@ -120,3 +120,38 @@ def test_a_notification_that_fails_is_reported_for_retry(handlers, monkeypatch):
     monkeypatch.setattr(stack.runtime, "acknowledger", lambda *a, **k: (_ for _ in ()).throw(RuntimeError("down")))
     with pytest.raises(BatchProcessingError):  # every record failed: SQS redelivers the whole batch
         ack_handler.handler({"Records": records[:1]}, LambdaContextStub())
+
+
+def test_a_notification_without_time_left_goes_back_to_the_queue(handlers):
+    """Finding 9: the SQS path honours the invocation's remaining time; the ack runs with that clock."""
+    stack, export_handler, ack_handler = handlers
+    received = []
+    stack.amazon.notify = received.append
+    change_stock(stack, *stack.catalogue.offers[0], 3)
+    export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
+    stack.advance()
+    record = {**event("ack-sqs-notification.json")["Records"][0], "messageId": "late", "body": json.dumps(received[0])}
+
+    class AlmostOut(LambdaContextStub):
+        @staticmethod
+        def get_remaining_time_in_millis():
+            return 10_000
+
+    from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+
+    with pytest.raises(BatchProcessingError):  # the only record failed: SQS delivers it again later
+        ack_handler.handler({"Records": [record]}, AlmostOut())
+    assert stack.log_count() == 1  # nothing settled by a run with no time for it
+    seen = []
+    real = stack.runtime.acknowledger
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["remaining_seconds"]())
+        return real(*args, **kwargs)
+
+    stack.runtime.acknowledger = spy
+    try:
+        assert ack_handler.handler({"Records": [record]}, LambdaContextStub()) == {"batchItemFailures": []}
+    finally:
+        del stack.runtime.acknowledger
+    assert seen == [300.0] and stack.log_count() == 0
