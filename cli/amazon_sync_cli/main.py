@@ -16,7 +16,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from amazon_sync.errors import SyncError
-from amazon_sync_cli.commands import database, development, operations
+from amazon_sync_cli.commands import database, development, notifications, operations
 
 Handler = Callable[[argparse.Namespace], dict[str, Any]]
 
@@ -29,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    for register in (database.register, operations.register, development.register):
+    for register in (database.register, operations.register, notifications.register, development.register):
         register(commands)
     return parser
 

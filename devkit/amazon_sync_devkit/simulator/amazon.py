@@ -31,6 +31,10 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     "getFeedDocument": (0.0222, 10),
     "patchListingsItem": (5.0, 5),
     "getListingsItem": (5.0, 10),
+    # Notifications API v1: every operation 1 request per second, burst 5
+    **{op: (1.0, 5) for op in ("getSubscription", "createSubscription", "getSubscriptionById",
+                               "deleteSubscriptionById", "getDestinations", "createDestination",
+                               "getDestination", "deleteDestination")},
 }
 JSON_FEED_WINDOW = (5, 300.0)  # JSON_LISTINGS_FEED: 5 submissions per 5 minutes
 
@@ -170,6 +174,7 @@ class SimulatedAmazon:
         self.notify = notify
         self.lock = threading.RLock()
         self.tokens: dict[str, float] = {}
+        self.grantless_scopes: dict[str, str] = {}  # access token -> scope, for client_credentials tokens
         self.documents: dict[str, Document] = {}
         self.feeds: dict[str, Feed] = {}
         self.listings: dict[str, Listing] = {}
@@ -231,8 +236,12 @@ class SimulatedAmazon:
             if form.get("grant_type") == "refresh_token" and refresh_token not in self.config.refresh_tokens:
                 return Reply(400, {"error": "invalid_grant",
                                    "error_description": "The request has an invalid grant parameter : refresh_token"})
+            if form.get("grant_type") == "client_credentials" and not form.get("scope"):
+                return Reply(400, {"error": "invalid_scope", "error_description": "A scope is required"})
             access = f"Atza|local-{self._next_id()}"
             self.tokens[access] = self.clock.now() + self.config.token_ttl
+            if form.get("grant_type") == "client_credentials":
+                self.grantless_scopes[access] = form["scope"]
             return Reply(200, {"access_token": access, "token_type": "bearer", "expires_in": self.config.token_ttl,
                                "refresh_token": form.get("refresh_token", "")})
 

@@ -14,9 +14,12 @@ from werkzeug.wrappers import Request, Response
 
 from amazon_sync_devkit.simulator.amazon import Reply, SimulatedAmazon, SimulatorConfig, error
 from amazon_sync_devkit.simulator.clock import Clock
+from amazon_sync_devkit.simulator.notifications_api import OPERATIONS as NOTIFICATION_OPERATIONS
+from amazon_sync_devkit.simulator.notifications_api import NotificationsApi
 
 FEEDS = "/feeds/2021-06-30"
 LISTINGS = "/listings/2021-08-01/items/<seller_id>/<path:sku>"
+NOTIFICATIONS = "/notifications/v1"
 
 URLS = Map([
     Rule("/auth/o2/token", methods=["POST"], endpoint="token"),
@@ -28,6 +31,16 @@ URLS = Map([
     Rule(f"{FEEDS}/feeds/<feed_id>", methods=["DELETE"], endpoint="cancelFeed"),
     Rule(LISTINGS, methods=["PATCH"], endpoint="patchListingsItem"),
     Rule(LISTINGS, methods=["GET"], endpoint="getListingsItem"),
+    Rule(f"{NOTIFICATIONS}/destinations", methods=["GET"], endpoint="getDestinations"),
+    Rule(f"{NOTIFICATIONS}/destinations", methods=["POST"], endpoint="createDestination"),
+    Rule(f"{NOTIFICATIONS}/destinations/<destination_id>", methods=["GET"], endpoint="getDestination"),
+    Rule(f"{NOTIFICATIONS}/destinations/<destination_id>", methods=["DELETE"], endpoint="deleteDestination"),
+    Rule(f"{NOTIFICATIONS}/subscriptions/<notification_type>", methods=["GET"], endpoint="getSubscription"),
+    Rule(f"{NOTIFICATIONS}/subscriptions/<notification_type>", methods=["POST"], endpoint="createSubscription"),
+    Rule(f"{NOTIFICATIONS}/subscriptions/<notification_type>/<subscription_id>", methods=["GET"],
+         endpoint="getSubscriptionById"),
+    Rule(f"{NOTIFICATIONS}/subscriptions/<notification_type>/<subscription_id>", methods=["DELETE"],
+         endpoint="deleteSubscriptionById"),
     Rule("/_documents/upload/<document_id>", methods=["PUT"], endpoint="upload"),
     Rule("/_documents/download/<document_id>", methods=["GET"], endpoint="download"),
     Rule("/_simulator/listings", methods=["GET"], endpoint="sim_listings"),
@@ -43,9 +56,11 @@ _UNPARSED = object()
 
 class SimulatorApp:
     def __init__(self, amazon: SimulatedAmazon,
-                 observe: Callable[[str | None, int, Reply], None] | None = None) -> None:
+                 observe: Callable[[str | None, int, Reply], None] | None = None,
+                 notifications: NotificationsApi | None = None) -> None:
         self.amazon = amazon
         self.observe = observe
+        self.notifications = notifications or NotificationsApi(amazon.config.application_id)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         request = Request(environ)
@@ -86,6 +101,11 @@ class SimulatorApp:
         body = self.json_body(request) if request.method in ("POST", "PUT", "PATCH") else None
         if body is _UNPARSED:
             return error(400, "InvalidInput", "The request body is not valid JSON.")
+        if operation in NOTIFICATION_OPERATIONS:
+            with amazon.lock:
+                token = request.headers.get("x-amz-access-token") or ""
+                refused = self.notifications.authorise(operation, amazon.grantless_scopes.get(token))
+                return refused or self.notifications.handle(operation, args, request.args.to_dict(), body)
         marketplaces = [m for v in request.args.getlist("marketplaceIds") for m in v.split(",") if m]
         handlers: dict[str, Callable[[], Reply]] = {
             "createFeedDocument": lambda: amazon.create_feed_document(body),
@@ -160,6 +180,7 @@ class SimulatorServer:
         self.config = config or SimulatorConfig()
         self.observe = observe
         self.amazon = SimulatedAmazon(self.config, clock, notify)
+        self.notifications_api = NotificationsApi(self.config.application_id)  # destinations, subscriptions
         self.host = host
         self.port = port
         self._server: BaseWSGIServer | None = None
@@ -171,7 +192,8 @@ class SimulatorServer:
         return f"http://{self.host}:{self.port}"
 
     def start(self) -> SimulatorServer:
-        self._server = make_server(self.host, self.port, SimulatorApp(self.amazon, self.observe), threaded=True)
+        app = SimulatorApp(self.amazon, self.observe, self.notifications_api)
+        self._server = make_server(self.host, self.port, app, threaded=True)
         self.port = self._server.server_port
         self.config.base_url = self.url
         serve = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="sp-api-simulator", daemon=True)

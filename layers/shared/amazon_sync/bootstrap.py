@@ -42,6 +42,27 @@ RUNTIME_MAX_AGE_SECONDS = 300.0
 LOCAL_DEVELOPMENT = "AMAZON_SYNC_LOCAL_DEVELOPMENT"
 
 
+def checked_endpoints(api_url: str | None, token_url: str | None, *, local_development: bool) -> SpApiEndpoints:
+    """The SP-API endpoint overrides, refused without the local-development switch (ValueError)."""
+    overridden = [name for name, value in (("SPAPI_ENDPOINT_URL", api_url), ("LWA_TOKEN_URL", token_url)) if value]
+    if overridden and not local_development:
+        raise ValueError(f"{' and '.join(overridden)} would send the SP-API credentials away from Amazon: "
+                         f"they are honoured only with {LOCAL_DEVELOPMENT}=true (the local simulator)")
+    return SpApiEndpoints(api_url=api_url, token_url=token_url)  # https unless this machine
+
+
+def endpoints_from_env(env: dict[str, str]) -> SpApiEndpoints:
+    """The same rule for commands that need only the SP-API (``amazon-sync notifications``)."""
+    local = env.get(LOCAL_DEVELOPMENT, "").strip().lower() in ("1", "true", "yes", "on")
+    try:
+        return checked_endpoints(env.get("SPAPI_ENDPOINT_URL") or None, env.get("LWA_TOKEN_URL") or None,
+                                 local_development=local)
+    except ValidationError as exc:
+        raise ConfigurationError(f"SP-API endpoints are invalid: {describe_errors(exc)}") from None
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
 class RuntimeSettings(BaseModel):
     model_config = ConfigDict(hide_input_in_errors=True)
     state_table: str = Field(min_length=1)
@@ -55,14 +76,12 @@ class RuntimeSettings(BaseModel):
 
     @model_validator(mode="after")
     def _overrides_only_for_local_development(self) -> RuntimeSettings:
-        overridden = [name for name, value in (("SPAPI_ENDPOINT_URL", self.spapi_endpoint_url),
-                                               ("LWA_TOKEN_URL", self.lwa_token_url)) if value]
-        if overridden and not self.local_development:
-            raise ValueError(f"{' and '.join(overridden)} would send the SP-API credentials away from Amazon: "
-                             f"they are honoured only with {LOCAL_DEVELOPMENT}=true (the local simulator)")
-        if overridden:
-            SpApiEndpoints(api_url=self.spapi_endpoint_url, token_url=self.lwa_token_url)  # https unless loopback
+        checked_endpoints(self.spapi_endpoint_url, self.lwa_token_url, local_development=self.local_development)
         return self
+
+    @property
+    def endpoints(self) -> SpApiEndpoints:
+        return SpApiEndpoints(api_url=self.spapi_endpoint_url, token_url=self.lwa_token_url)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> RuntimeSettings:
@@ -158,7 +177,7 @@ class Runtime:
 
     def gateway_for(self, deadline: Callable[[], float] | None = None,
                     on_throttle: Callable[[str], None] | None = None) -> Callable[[str], FeedsGateway]:
-        endpoints = SpApiEndpoints(api_url=self.settings.spapi_endpoint_url, token_url=self.settings.lwa_token_url)
+        endpoints = self.settings.endpoints
 
         def build(marketplace_id: str) -> FeedsGateway:
             gateway = self._gateways.get(marketplace_id)

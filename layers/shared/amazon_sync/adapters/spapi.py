@@ -153,6 +153,12 @@ def _with_correct_host(client_class: type[Any]) -> type[Any]:
             headers["host"] = urlsplit(self.endpoint).netloc
             return headers
 
+        def _request(self, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any) -> Any:
+            # grantless operations build their own headers, with the same endpoint[8:] host
+            if headers is not None:
+                headers = {**headers, "host": urlsplit(self.endpoint).netloc}
+            return super()._request(path, headers=headers, **kwargs)
+
     HostCorrectClient.__name__ = f"HostCorrect{client_class.__name__}"
     corrected: type[Any] = HostCorrectClient
     return corrected
@@ -181,8 +187,11 @@ class RetryPolicy(BaseModel):
     max_delay: float = 30.0
 
 
-class SpApiFeeds:
-    """FeedsGateway over python-amazon-sp-api, with retries for throttling and transient failures."""
+class SpApiClient:
+    """A python-amazon-sp-api client with retries for throttling and transient failures, a second login
+    after a 403 and one re-read of the credentials after LWA refuses them."""
+
+    client_class: type[Any] = FeedsV20210630
 
     def __init__(self, credentials: SpApiCredentials, marketplace_id: str,
                  endpoints: SpApiEndpoints | None = None, retry: RetryPolicy | None = None,
@@ -197,7 +206,7 @@ class SpApiFeeds:
         self.deadline = deadline  # seconds left to work with, e.g. the Lambda's remaining time
         self.sleep = sleep
         self.on_throttle = on_throttle
-        self.client = sp_api_client(FeedsV20210630, credentials, marketplace_id, endpoints)
+        self.client = sp_api_client(self.client_class, credentials, marketplace_id, endpoints)
 
     # -- retries ----------------------------------------------------------------------------------
 
@@ -231,7 +240,7 @@ class SpApiFeeds:
                         f"Login with Amazon refused the SP-API credentials ({_describe_login(exc)}): check the "
                         "client secret and refresh token in the SP-API secret") from None
                 reloaded = True
-                self.client = sp_api_client(FeedsV20210630, fresh, self.marketplace_id, self.endpoints)
+                self.client = sp_api_client(self.client_class, fresh, self.marketplace_id, self.endpoints)
                 continue
             except (httpx.TransportError, _EmptyAnswer) as exc:
                 last = AmazonUnavailable(f"{operation}: {exc or type(exc).__name__}")
@@ -251,6 +260,12 @@ class SpApiFeeds:
         from sp_api.auth import access_token_client
 
         access_token_client.cache.clear()
+
+
+class SpApiFeeds(SpApiClient):
+    """FeedsGateway over python-amazon-sp-api."""
+
+    client_class = FeedsV20210630
 
     # -- operations -------------------------------------------------------------------------------
 
