@@ -136,3 +136,41 @@ def test_remote_export_needs_the_function_name_and_says_what_failed(capsys, monk
     monkeypatch.setenv("EXPORT_FUNCTION_NAME", "no-such-function")
     code, _, err = run(capsys, "export", "--remote", "--full")
     assert code == 1 and "cannot invoke no-such-function" in err
+
+
+def test_remote_export_invokes_once_and_waits_as_long_as_the_function_may_run(capsys, monkeypatch):
+    """Finding 14 of issue 16: botocore's 60 s read timeout and automatic retries would invoke the
+    900 s export twice, into its reserved concurrency of 1. A Lambda endpoint that fails shows it."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from amazon_sync_cli.commands.operations import REMOTE_READ_TIMEOUT_SECONDS, lambda_client
+
+    invokes = []
+
+    class FailingLambda(BaseHTTPRequestHandler):
+        def do_POST(self):
+            invokes.append(self.path)
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(502)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"Type": "Service", "message": "bad gateway"}')
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), FailingLambda)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        for name, value in {"AWS_ENDPOINT_URL_LAMBDA": f"http://127.0.0.1:{server.server_port}",
+                            "EXPORT_FUNCTION_NAME": "shop-sync-ExportFunction", "AWS_ACCESS_KEY_ID": "testing",
+                            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+            monkeypatch.setenv(name, value)
+        code, _, err = run(capsys, "export", "--remote")
+    finally:
+        server.shutdown()
+    assert code == 1 and "cannot invoke shop-sync-ExportFunction" in err
+    assert len(invokes) == 1  # botocore's default would have sent it up to 5 times
+    assert lambda_client().meta.config.read_timeout >= 900 + 5
+    assert REMOTE_READ_TIMEOUT_SECONDS > 900

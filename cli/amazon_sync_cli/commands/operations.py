@@ -90,10 +90,22 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# The export function may run its whole Timeout (900 s in template.yaml): the AWS CLI's and boto3's 60 s
+# read timeout would give up, and their automatic retry would invoke it a second time, into its reserved
+# concurrency of 1. One attempt, waiting as long as the function may run.
+REMOTE_READ_TIMEOUT_SECONDS = 910
+
+
+def lambda_client() -> Any:
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client("lambda", config=Config(read_timeout=REMOTE_READ_TIMEOUT_SECONDS, connect_timeout=10,
+                                                retries={"total_max_attempts": 1}))
+
+
 def _invoke_remote(payload: dict[str, Any]) -> dict[str, Any]:
     import json
-
-    import boto3
 
     from amazon_sync.errors import ConfigurationError
 
@@ -101,7 +113,7 @@ def _invoke_remote(payload: dict[str, Any]) -> dict[str, Any]:
     if not name:
         raise ConfigurationError("--remote needs EXPORT_FUNCTION_NAME (the deployed export function's name)")
     try:
-        answer = boto3.client("lambda").invoke(FunctionName=name, Payload=json.dumps(payload).encode())
+        answer = lambda_client().invoke(FunctionName=name, Payload=json.dumps(payload).encode())
     except Exception as exc:  # botocore's ClientError and EndpointConnectionError alike
         raise ConfigurationError(f"cannot invoke {name}: {exc}") from None
     result: dict[str, Any] = json.loads(answer["Payload"].read() or b"{}")
