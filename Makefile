@@ -6,7 +6,8 @@ BIN   := $(VENV)/bin
 PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
-.PHONY: setup mariadb lint typecheck template-check rds-ca test unit demo bench-export bench-ack bench-triggers soak clean
+.PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy test unit demo bench-export bench-ack \
+        bench-triggers soak clean
 
 setup: $(VENV)/.installed mariadb
 
@@ -51,7 +52,9 @@ $(SAM_VENV)/.installed: requirements-sam.txt
 	@$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	@touch $@
 
-# Everything about the template that can be checked without an AWS account.
+# Everything about the template that can be checked without an AWS account. Its `sam build` is a check
+# only (CI has no route to AWS's trust store, so the RDS CA bundle is absent): never deploy its output,
+# `make deploy` builds again and refuses to build without the bundle.
 template-check: setup $(SAM_VENV)/.installed
 	@echo "==> cfn-lint (with the serverless rules)"
 	@$(BIN)/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
@@ -61,10 +64,29 @@ template-check: setup $(SAM_VENV)/.installed
 	@$(SAM) build --region eu-west-1 >.sam-build.log 2>&1 && echo "sam build: OK (.aws-sam/build)" \
 	  || { cat .sam-build.log; exit 1; }
 
-# The RDS CA bundle the functions verify the database with; run before `sam build` for a deployment.
+# The RDS CA bundle the functions verify the database with (DB_TLS_CA_FILE in template.yaml).
+RDS_CA := layers/shared/amazon_sync/certs/rds-global-bundle.pem
 rds-ca:
-	@curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem \
-	  -o layers/shared/amazon_sync/certs/rds-global-bundle.pem && echo "RDS CA bundle saved"
+	@curl -fsSL https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem -o $(RDS_CA).download \
+	  && mv $(RDS_CA).download $(RDS_CA) && echo "RDS CA bundle saved to $(RDS_CA)"
+
+# Without the bundle every invocation fails to connect: a deployable build must contain one that loads.
+check-rds-ca:
+	@test -s "$(RDS_CA)" || { echo "$(RDS_CA) is missing: run 'make rds-ca' (the functions verify RDS's certificate with it)" >&2; exit 1; }
+	@$(PYTHON) -c 'import ssl, sys; c = ssl.create_default_context(cafile=sys.argv[1]); n = c.cert_store_stats()["x509_ca"]; \
+	  sys.exit(0 if n else "no CA certificate in " + sys.argv[1]); ' "$(RDS_CA)" 2>/dev/null \
+	  || { echo "$(RDS_CA) is not a PEM bundle of CA certificates: run 'make rds-ca' again" >&2; exit 1; }
+	@echo "RDS CA bundle: $(RDS_CA) OK"
+
+# The deployment path: the bundle is fetched when missing and checked, then the stack is built and deployed.
+build: $(SAM_VENV)/.installed
+	@test -s "$(RDS_CA)" || $(MAKE) --no-print-directory rds-ca
+	@$(MAKE) --no-print-directory check-rds-ca
+	@$(SAM) build --region $${AWS_REGION:-eu-west-1}
+
+DEPLOY_ARGS ?= --guided
+deploy: build
+	@$(SAM) deploy $(DEPLOY_ARGS)
 
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
 test: lint typecheck template-check

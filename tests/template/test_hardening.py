@@ -4,6 +4,8 @@ as written and as the SAM translator turns it into CloudFormation. Each rule nam
 from __future__ import annotations
 
 import json
+import re
+import subprocess
 from typing import Any
 
 import boto3
@@ -12,7 +14,7 @@ from samtranslator.translator.managed_policy_translator import ManagedPolicyLoad
 from samtranslator.translator.transform import transform
 
 from amazon_sync.adapters.dynamodb import FEED_RECORD_DAYS
-from tests.template.test_template import PARAMETERS, resolve_conditions, template
+from tests.template.test_template import PARAMETERS, ROOT, resolve_conditions, template
 
 
 def translate(parameters: dict[str, Any]) -> dict[str, Any]:
@@ -155,3 +157,27 @@ def test_the_template_never_enables_the_local_endpoint_switch():
     text = json.dumps(template())
     for name in (LOCAL_DEVELOPMENT, "SPAPI_ENDPOINT_URL", "LWA_TOKEN_URL"):
         assert name not in text
+
+
+def make_check_rds_ca(bundle) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "-s", "--no-print-directory", "check-rds-ca", f"RDS_CA={bundle}"], cwd=ROOT,
+                          capture_output=True, text=True, check=False)
+
+
+def test_a_deployable_build_needs_the_rds_ca_bundle(tmp_path):
+    """Finding 11: `make build` / `make deploy` fetch the bundle when it is missing and refuse to build
+    with a missing or broken one; the functions read it where the template says."""
+    from amazon_sync_devkit.tls import make_server_certificates
+
+    missing = make_check_rds_ca(tmp_path / "absent.pem")
+    assert missing.returncode != 0 and "make rds-ca" in missing.stderr
+    (tmp_path / "broken.pem").write_text("<html>an error page saved as the bundle</html>")
+    assert make_check_rds_ca(tmp_path / "broken.pem").returncode != 0
+    assert make_check_rds_ca(make_server_certificates(tmp_path).ca_file).returncode == 0
+    makefile = (ROOT / "Makefile").read_text()
+    bundle = re.search(r"^RDS_CA := layers/shared/(\S+)$", makefile, re.MULTILINE).group(1)
+    ca_file = template()["Globals"]["Function"]["Environment"]["Variables"]["DB_TLS_CA_FILE"]
+    assert ca_file == f"/opt/python/{bundle}"  # the layer's content lands under /opt/python
+    build = makefile.split("\nbuild:", 1)[1].split("\n\n", 1)[0]
+    assert "check-rds-ca" in build and "rds-ca" in build
+    assert re.search(r"^deploy: build$", makefile, re.MULTILINE)
