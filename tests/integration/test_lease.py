@@ -48,7 +48,7 @@ def test_a_long_run_keeps_its_lease_and_its_claims(make_stack):
             seen.append(other.skipped_reason)
             stack.runtime.acknowledger(now=clock).run()
 
-    summary = stack.export(_exporter={"crash_hook": slow_amazon, "now": clock})
+    summary = stack.export(_exporter={"on_step": slow_amazon, "now": clock})
     assert summary.feeds_submitted == 3 and seen == ["another export run holds the lease"] * 3
     assert len(stack.amazon.feeds) == 3  # no second run sent the same SKUs
     batch = stack.runtime.state.get_batch(summary.batch_id)
@@ -66,7 +66,7 @@ def test_a_run_that_lost_its_lease_submits_nothing_more(make_stack):
             assert stack.runtime.state.acquire_lease("export", "someone-else", 900, clock.value)
 
     with pytest.raises(LeaseLost):
-        stack.export(_exporter={"crash_hook": taken_over, "now": clock})
+        stack.export(_exporter={"on_step": taken_over, "now": clock})
     assert len(stack.amazon.feeds) == 1
     assert stack.runtime.state.lease_holder("export")["owner"] == "someone-else"
 

@@ -7,7 +7,6 @@ The Lambda functions, the operator CLI and the local run all go through here, so
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import os
 import time
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pymysql
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from amazon_sync.adapters.dynamodb import StateStore
@@ -32,7 +32,7 @@ from amazon_sync.errors import ConfigurationError, DatabaseAccessDenied
 from amazon_sync.services.acknowledge import Acknowledger, AckSettings
 from amazon_sync.services.export import Exporter
 
-logger = logging.getLogger(__name__)
+logger = Logger(child=True)
 # How long a warm execution environment keeps the secrets, the configuration and its connection before
 # reading them again: a rotated password or an edited configuration is picked up within this time.
 RUNTIME_MAX_AGE_SECONDS = 300.0
