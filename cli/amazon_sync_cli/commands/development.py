@@ -18,9 +18,9 @@ def cmd_simulator(args: argparse.Namespace) -> dict[str, Any]:
     except ImportError as exc:
         raise ConfigurationError(f"the simulator is in the development kit: pip install ./devkit ({exc})") from None
 
-    config = SimulatorConfig(seller_id=args.seller_id, accept_any_sku=not args.known_skus_only,
-                             rate_limits=not args.no_rate_limits, queue_seconds=args.queue_seconds,
-                             processing_seconds=args.processing_seconds,
+    config = SimulatorConfig(seller_id=args.seller_id, rate_limits=not args.no_rate_limits,
+                             processing_profile=args.processing, time_scale=args.time_scale,
+                             queue_seconds=args.queue_seconds, processing_seconds=args.processing_seconds,
                              validate_messages=args.validate_messages)
     notify = sqs_sink(args.sqs_queue_url, args.sqs_endpoint_url) if args.sqs_queue_url else None
     with SimulatorServer(config, host=args.host, port=args.port, notify=notify) as server:
@@ -39,11 +39,14 @@ def register(commands: Any) -> None:
     sim.add_argument("--port", type=int, default=8600, help="port to listen on (0: any free port)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--seller-id", default="A1LOCALSELLER")
-    sim.add_argument("--known-skus-only", action="store_true",
-                     help="report an ERROR for SKUs not created first under /_simulator/listings/SKU")
     sim.add_argument("--no-rate-limits", action="store_true", help="lift Amazon's usage plans (benchmarks)")
-    sim.add_argument("--queue-seconds", type=float, default=1.0, help="time a feed stays IN_QUEUE")
-    sim.add_argument("--processing-seconds", type=float, default=2.0, help="time a feed stays IN_PROGRESS")
+    sim.add_argument("--processing", choices=("fast", "realistic"), default="fast",
+                     help="fast: --queue-seconds then --processing-seconds per feed, side by side; realistic: one "
+                          "queue per seller, U(30 s, 5 min) + 5 ms per message each (docs/amazon-behaviours.md)")
+    sim.add_argument("--time-scale", type=float, default=1.0,
+                     help="multiply realistic processing times by this (e.g. 0.02 for a demo)")
+    sim.add_argument("--queue-seconds", type=float, default=1.0, help="fast: time a feed stays IN_QUEUE")
+    sim.add_argument("--processing-seconds", type=float, default=2.0, help="fast: time a feed stays IN_PROGRESS")
     sim.add_argument("--validate-messages", type=int, default=None,
                      help="validate only this many messages per feed against the schema (benchmarks)")
     sim.add_argument("--sqs-queue-url", help="send FEED_PROCESSING_FINISHED notifications to this SQS queue")

@@ -10,16 +10,18 @@ import copy
 import gzip
 import itertools
 import json
+import random
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from amazon_sync_devkit.simulator.clock import Clock, SlidingWindow, TokenBucket
+from amazon_sync_devkit.simulator.listings import CODE_BAD_VALUE, Listing, apply_patches
 
 # Usage plans from the Feeds 2021-06-30 and Listings Items 2021-08-01 models: (rate per second, burst).
 USAGE_PLANS: dict[str, tuple[float, int]] = {
@@ -38,12 +40,11 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
 }
 JSON_FEED_WINDOW = (5, 300.0)  # JSON_LISTINGS_FEED: 5 submissions per 5 minutes
 
-# Issue codes the simulator reports; Amazon's own codes for the same situations are numeric too.
-CODE_UNKNOWN_SKU = "8541"
-CODE_BAD_VALUE = "99022"
-CODE_MARKETPLACE = "90244"
-CODE_UNSUPPORTED = "4000001"
 CODE_FATAL = "90000"
+# The realistic profile's processing time per feed (docs/amazon-behaviours.md, row 8): a fixed part
+# drawn from U(30 s, 5 min) ("< 5 min" normally, docs #3161) plus 5 ms per message.
+REALISTIC_OVERHEAD_SECONDS = (30.0, 300.0)
+REALISTIC_SECONDS_PER_MESSAGE = 0.005
 
 
 class SimulatorConfig(BaseModel):
@@ -52,8 +53,13 @@ class SimulatorConfig(BaseModel):
     refresh_tokens: list[str] = Field(default_factory=lambda: ["Atzr|local-refresh-token"])
     seller_id: str = "A1LOCALSELLER"
     application_id: str = "amzn1.sp.solution.local"
-    accept_any_sku: bool = True
     rate_limits: bool = True
+    # fast: every feed waits queue_seconds then takes processing_seconds, side by side (unit-speed
+    # tests). realistic: one FIFO queue per seller, as Amazon processes product-data feeds
+    # sequentially, each taking a seeded U(30 s, 5 min) plus 5 ms per message, times time_scale.
+    processing_profile: Literal["fast", "realistic"] = "fast"
+    time_scale: float = Field(default=1.0, gt=0)
+    seed: int = 0
     queue_seconds: float = 1.0
     processing_seconds: float = 2.0
     token_ttl: int = 3600
@@ -100,6 +106,7 @@ class Feed:
     result_document_id: str | None = None
     outcome: str | None = None  # injected: FATAL, CANCELLED or STUCK
     report: dict[str, Any] | None = None
+    duration: float | None = None  # realistic profile: processing time, drawn when it starts
 
     def as_model(self, clock: Clock) -> dict[str, Any]:
         body: dict[str, Any] = {"feedId": self.feed_id, "feedType": self.feed_type,
@@ -115,38 +122,6 @@ class Feed:
 
 
 @dataclass
-class Listing:
-    sku: str
-    product_type: str = "PRODUCT"
-    attributes: dict[str, Any] = field(default_factory=dict)
-    history: list[dict[str, Any]] = field(default_factory=list)
-
-    def quantity(self) -> int | None:
-        for entry in self.attributes.get("fulfillment_availability", []):
-            if entry.get("fulfillment_channel_code") == "DEFAULT":
-                quantity = entry.get("quantity")
-                return quantity if isinstance(quantity, int) else None
-        return None
-
-    def offer(self, marketplace_id: str) -> dict[str, Any] | None:
-        for entry in self.attributes.get("purchasable_offer", []):
-            if entry.get("marketplace_id") == marketplace_id:
-                return dict(entry)
-        return None
-
-    def price(self, marketplace_id: str) -> float | None:
-        offer = self.offer(marketplace_id)
-        try:
-            return float(offer["our_price"][0]["schedule"][0]["value_with_tax"]) if offer else None
-        except (KeyError, IndexError, TypeError, ValueError):
-            return None
-
-    def snapshot(self) -> dict[str, Any]:
-        return {"sku": self.sku, "productType": self.product_type, "attributes": copy.deepcopy(self.attributes),
-                "quantity": self.quantity(), "history": list(self.history)}
-
-
-@dataclass
 class Faults:
     create_feed_statuses: list[int] = field(default_factory=list)  # next createFeed answers, e.g. [503, 500]
     throttle: dict[str, int] = field(default_factory=dict)  # operation -> next N calls get 429
@@ -154,6 +129,9 @@ class Faults:
     # as Amazon warns it may ("some, none or all may have been applied")
     feed_outcomes: list[str] = field(default_factory=list)
     sku_errors: dict[str, dict[str, str]] = field(default_factory=dict)  # sku -> issue fields
+    # sku -> issue fields with "attributeName": only messages patching that attribute are refused,
+    # e.g. {"SKU": {"attributeName": "purchasable_offer", "code": "8105"}} for a price Amazon rejects
+    attribute_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     sku_warnings: dict[str, dict[str, str]] = field(default_factory=dict)
     corrupt_reports: int = 0  # next N reports are unreadable
     partial_processing: int | None = None  # the next DONE feed processes only its first N messages
@@ -386,6 +364,9 @@ class SimulatedAmazon:
         """Move feeds along their life cycle as far as the clock allows."""
         with self.lock:
             now = self.clock.now()
+            if self.config.processing_profile == "realistic":
+                self._advance_queue(now)
+                return
             for feed in list(self.feeds.values()):
                 if feed.status == "IN_QUEUE" and now >= feed.created + self.config.queue_seconds:
                     feed.status = "IN_PROGRESS"
@@ -394,15 +375,45 @@ class SimulatedAmazon:
                         and now >= feed.started + self.config.processing_seconds):
                     self._process(feed)
 
+    def _advance_queue(self, now: float) -> None:
+        """Amazon processes a seller's product-data feeds one after the other, in order of
+        submission; a stuck feed holds up every feed behind it (docs/amazon-behaviours.md, row 8)."""
+        free_at = 0.0
+        for feed in list(self.feeds.values()):  # in order of creation; the simulator has one seller
+            if feed.status in ("DONE", "FATAL", "CANCELLED"):
+                free_at = max(free_at, feed.ended or 0.0)
+                continue
+            if feed.status == "IN_QUEUE":
+                start = max(feed.created + self.config.queue_seconds, free_at)
+                if now < start:
+                    return
+                feed.status, feed.started = "IN_PROGRESS", start
+                feed.duration = self._realistic_duration(feed)
+            if feed.outcome == "STUCK" or feed.started is None or feed.duration is None:
+                return
+            if now < feed.started + feed.duration:
+                return
+            self._process(feed, at=feed.started + feed.duration)
+            free_at = feed.ended or now
+
+    def _realistic_duration(self, feed: Feed) -> float:
+        data = self.documents[feed.input_document_id].data or b""
+        try:
+            messages = len(json.loads(data).get("messages", []))
+        except (ValueError, AttributeError):
+            messages = 0
+        overhead = random.Random(f"{self.config.seed}-{feed.feed_id}").uniform(*REALISTIC_OVERHEAD_SECONDS)
+        return (overhead + messages * REALISTIC_SECONDS_PER_MESSAGE) * self.config.time_scale
+
     def release_stuck(self) -> None:
         with self.lock:
             for feed in self.feeds.values():
                 if feed.outcome == "STUCK":
                     feed.outcome = None
 
-    def _finish(self, feed: Feed, status: str, report: dict[str, Any] | None = None) -> None:
+    def _finish(self, feed: Feed, status: str, report: dict[str, Any] | None = None, at: float | None = None) -> None:
         feed.status = status
-        feed.ended = self.clock.now()
+        feed.ended = self.clock.now() if at is None else at
         if report is not None:
             feed.report = report
             document = Document(f"amzn1.tortuga.4.na.{self._next_id()}", "application/json", self.clock.now(),
@@ -436,9 +447,9 @@ class SimulatedAmazon:
             self.notifications.append(notification)
             self.notify(notification)
 
-    def _process(self, feed: Feed) -> None:
+    def _process(self, feed: Feed, at: float | None = None) -> None:
         if feed.outcome == "CANCELLED":
-            self._finish(feed, "CANCELLED")
+            self._finish(feed, "CANCELLED", at=at)
             return
         header = {"sellerId": self.config.seller_id, "version": "2.0", "feedId": feed.feed_id}
         document = self.documents[feed.input_document_id]
@@ -453,7 +464,7 @@ class SimulatedAmazon:
             summary = {"errors": 1, "warnings": 0, "messagesProcessed": 0, "messagesAccepted": 0,
                        "messagesInvalid": 0}
             self._finish(feed, "FATAL", {"header": header, "issues": [
-                {"code": CODE_FATAL, "severity": "ERROR", "message": problem or "FATAL"}], "summary": summary})
+                {"code": CODE_FATAL, "severity": "ERROR", "message": problem or "FATAL"}], "summary": summary}, at)
             return
         issues: list[dict[str, Any]] = []
         accepted = invalid = 0
@@ -473,7 +484,7 @@ class SimulatedAmazon:
                    "warnings": sum(i["severity"] == "WARNING" for i in issues),
                    "messagesProcessed": len(messages), "messagesAccepted": accepted,
                    "messagesInvalid": invalid}
-        self._finish(feed, "DONE", {"header": header, "issues": issues, "summary": summary})
+        self._finish(feed, "DONE", {"header": header, "issues": issues, "summary": summary}, at)
 
     def _parse_feed(self, data: bytes) -> tuple[str | None, dict[str, Any] | None]:
         try:
@@ -524,13 +535,19 @@ class SimulatedAmazon:
                                   "WARNING", injected.get("attributeName")))
         listing = self.listings.get(sku)
         operation = message["operationType"]
-        if listing is None and not self.config.accept_any_sku and operation != "UPDATE":
-            return [issue(CODE_UNKNOWN_SKU, f"The SKU '{sku}' does not match any listing for this seller.")]
         if operation == "DELETE":
             self.listings.pop(sku, None)
             return warnings
-        candidate = Listing(sku, message.get("productType", "PRODUCT")) if listing is None else copy.deepcopy(listing)
-        patches: list[dict[str, Any]]
+        if listing is None:
+            # Amazon accepts an offer for a SKU it has no listing for, and keeps an incomplete,
+            # unbuyable listing of it (docs #3748): no error, in the report or anywhere else.
+            candidate = Listing(sku, message.get("productType", "PRODUCT"), marketplaces=set(),
+                                created=self.clock.now())
+        else:
+            candidate = copy.deepcopy(listing)
+        if not candidate.complete_in(marketplace):
+            candidate.incomplete.add(marketplace)
+        patches: list[Any]
         if operation == "PATCH":
             patches = message.get("patches", [])
         else:
@@ -538,108 +555,19 @@ class SimulatedAmazon:
                 candidate.attributes = {}
             patches = [{"op": "replace", "path": f"/attributes/{name}", "value": value}
                        for name, value in message.get("attributes", {}).items()]
-        problems: list[dict[str, Any]] = []
-        for patch in patches:
-            problems.extend(self._apply_patch(candidate, patch, marketplace, issue))
+        problems = [issue(p.code, p.message, attribute=p.attribute) for p in apply_patches(candidate, patches,
+                                                                                           marketplace)]
+        refused = self.faults.attribute_errors.get(sku)
+        if refused and any(str(p.get("path", "")).endswith("/" + refused.get("attributeName", ""))
+                           for p in patches if isinstance(p, dict)):
+            problems.append(issue(refused.get("code", CODE_BAD_VALUE), refused.get("message", "Rejected (injected)."),
+                                  attribute=refused.get("attributeName")))
         if problems:
-            return problems + warnings
+            return problems + warnings  # an INVALID message applies none of its patches
         candidate.history.append({"at": self.clock.now(), "source": source, "quantity": candidate.quantity(),
                                   "price": candidate.price(marketplace), "marketplaceId": marketplace})
         self.listings[sku] = candidate
         return warnings
-
-    def _apply_patch(self, listing: Listing, patch: dict[str, Any], marketplace: str,
-                     issue: Callable[..., dict[str, Any]]) -> list[dict[str, Any]]:
-        path = patch.get("path", "")
-        if not path.startswith("/attributes/") or path.count("/") != 2:
-            return [issue(CODE_UNSUPPORTED, f"The patch path '{path}' is not supported.")]
-        name = path.split("/")[2]
-        op = patch["op"]
-        if op == "delete":
-            listing.attributes.pop(name, None)
-            return []
-        value = patch.get("value")
-        if not isinstance(value, list) or not value:
-            return [issue(CODE_BAD_VALUE, f"The value of '{name}' must be a non-empty array.", attribute=name)]
-        checker = {"fulfillment_availability": self._check_availability,
-                   "purchasable_offer": self._check_offer}.get(name)
-        if checker is not None:
-            problems = [issue(CODE_MARKETPLACE if "marketplace" in text else CODE_BAD_VALUE, text, attribute=attr)
-                        for attr, text in checker(value, marketplace)]
-            if problems:
-                return problems
-        current = listing.attributes.get(name, [])
-        if op == "merge":
-            listing.attributes[name] = self._merge_entries(current, value, name)
-        else:
-            # replace is scoped like Amazon's: per channel, or per marketplace/currency/audience
-            replaced = {self._entry_key(entry, name) for entry in value}
-            kept = [e for e in current if self._entry_key(e, name) not in replaced]
-            listing.attributes[name] = kept + copy.deepcopy(value)
-        return []
-
-    @staticmethod
-    def _entry_key(entry: dict[str, Any], name: str) -> Any:
-        if name == "fulfillment_availability":
-            return entry.get("fulfillment_channel_code")
-        if name == "purchasable_offer":
-            return (entry.get("marketplace_id"), entry.get("currency"), entry.get("audience", "ALL"))
-        return entry.get("marketplace_id")
-
-    def _merge_entries(self, current: list[dict[str, Any]], new: list[dict[str, Any]], name: str) -> list[Any]:
-        merged = {self._entry_key(e, name): dict(e) for e in current}
-        for entry in new:
-            merged.setdefault(self._entry_key(entry, name), {}).update(copy.deepcopy(entry))
-        return list(merged.values())
-
-    @staticmethod
-    def _check_availability(entries: list[Any], marketplace: str) -> list[tuple[str, str]]:
-        problems = []
-        for entry in entries:
-            if not isinstance(entry, dict) or not isinstance(entry.get("fulfillment_channel_code"), str):
-                problems.append(("fulfillment_availability.fulfillment_channel_code",
-                                 "'fulfillment_channel_code' is required but not supplied."))
-                continue
-            quantity = entry.get("quantity")
-            if quantity is not None and (not isinstance(quantity, int) or isinstance(quantity, bool) or quantity < 0):
-                problems.append(("fulfillment_availability.quantity",
-                                 f"The value '{quantity}' for 'quantity' is not a whole number of 0 or more."))
-            lead = entry.get("lead_time_to_ship_max_days")
-            if lead is not None and (not isinstance(lead, int) or not 0 <= lead <= 30):
-                problems.append(("fulfillment_availability.lead_time_to_ship_max_days",
-                                 f"The value '{lead}' for 'lead_time_to_ship_max_days' must be 0 to 30."))
-        return problems
-
-    @staticmethod
-    def _check_offer(entries: list[Any], marketplace: str) -> list[tuple[str, str]]:
-        problems = []
-        for entry in entries:
-            if not isinstance(entry, dict):
-                problems.append(("purchasable_offer", "Each 'purchasable_offer' value must be an object."))
-                continue
-            if entry.get("marketplace_id") != marketplace:
-                problems.append(("purchasable_offer.marketplace_id",
-                                 f"The marketplace_id '{entry.get('marketplace_id')}' is not the feed's "
-                                 f"marketplace '{marketplace}'."))
-            if not isinstance(entry.get("currency"), str):
-                problems.append(("purchasable_offer.currency", "'currency' is required but not supplied."))
-            for price_name in ("our_price", "discounted_price"):
-                prices = entry.get(price_name)
-                if prices is None and price_name == "discounted_price":
-                    continue
-                try:
-                    schedule = prices[0]["schedule"]  # type: ignore[index]
-                    if not schedule:
-                        raise KeyError("schedule")
-                    for item in schedule:
-                        amount = float(item["value_with_tax"])
-                        if amount <= 0:
-                            raise ValueError(amount)
-                except (KeyError, IndexError, TypeError, ValueError):
-                    problems.append((f"purchasable_offer.{price_name}",
-                                     f"The field 'value_with_tax' for the attribute 'purchasable_offer.{price_name}' "
-                                     "is missing or not a positive amount."))
-        return problems
 
     def patch_listing(self, seller_id: str, sku: str, marketplace_ids: list[str], body: Any) -> Reply:
         with self.lock:
@@ -663,10 +591,17 @@ class SimulatedAmazon:
     def get_listing(self, seller_id: str, sku: str, marketplace_ids: list[str]) -> Reply:
         with self.lock:
             listing = self.listings.get(sku)
-            if seller_id != self.config.seller_id or listing is None:
-                return error(404, "NotFound", f"SKU '{sku}' was not found.")
             marketplace = (marketplace_ids or [""])[0]
-            body: dict[str, Any] = {"sku": sku, "attributes": copy.deepcopy(listing.attributes),
+            if seller_id != self.config.seller_id or listing is None or not listing.present_in(marketplace):
+                return error(404, "NotFound", f"SKU '{sku}' was not found.")
+            attributes = copy.deepcopy(listing.attributes)
+            if "purchasable_offer" in attributes:  # offers are per marketplace; inventory is not
+                attributes["purchasable_offer"] = [o for o in attributes["purchasable_offer"]
+                                                   if o.get("marketplace_id") == marketplace]
+            stamp = self.clock.iso(listing.created or None)
+            body: dict[str, Any] = {"sku": sku, "summaries": listing.summaries(marketplace, stamp, self.clock.iso()),
+                                    "attributes": {k: v for k, v in attributes.items() if v},
+                                    "issues": [],
                                     "fulfillmentAvailability": [
                                         {"fulfillmentChannelCode": e["fulfillment_channel_code"],
                                          **({"quantity": e["quantity"]} if "quantity" in e else {})}
@@ -680,9 +615,23 @@ class SimulatedAmazon:
 
     # -- inspection and control (not Amazon's API) ------------------------------------------------
 
-    def add_listing(self, sku: str, product_type: str = "PRODUCT") -> None:
+    def add_listing(self, sku: str, product_type: str = "PRODUCT", *, marketplace_ids: list[str] | None = None,
+                    fulfillment: str | None = None, attributes: dict[str, Any] | None = None) -> Listing:
+        """A listing the seller created with its product data (in every marketplace, or those named).
+        ``fulfillment`` = an Amazon channel such as AMAZON_EU makes it fulfilled by Amazon (AFN);
+        ``attributes`` are stored as given (e.g. a running sale). An existing listing gets the
+        given attributes and keeps the rest."""
         with self.lock:
-            self.listings.setdefault(sku, Listing(sku, product_type))
+            listing = self.listings.get(sku)
+            if listing is None:
+                listing = self.listings[sku] = Listing(sku, product_type, created=self.clock.now())
+            if marketplace_ids is not None:
+                listing.marketplaces = set(marketplace_ids)
+                listing.incomplete -= listing.marketplaces
+            if fulfillment is not None:
+                listing.attributes["fulfillment_availability"] = [{"fulfillment_channel_code": fulfillment}]
+            listing.attributes.update(copy.deepcopy(attributes or {}))
+            return listing
 
     def set_faults(self, changes: dict[str, Any]) -> Faults:
         with self.lock:

@@ -139,7 +139,12 @@ class SimulatorApp:
                 return Reply(200, {"listings": {sku: item.snapshot() for sku, item in amazon.listings.items()}})
             if operation == "sim_listing":
                 if request.method == "PUT":
-                    amazon.add_listing(args["sku"], (body or {}).get("productType", "PRODUCT"))
+                    spec = body or {}
+                    if not isinstance(spec, dict):
+                        return error(400, "InvalidInput", "The body must be a JSON object.")
+                    amazon.add_listing(args["sku"], spec.get("productType", "PRODUCT"),
+                                       marketplace_ids=spec.get("marketplaceIds"), fulfillment=spec.get("fulfillment"),
+                                       attributes=spec.get("attributes"))
                 listing = amazon.listings.get(args["sku"])
                 return Reply(200, listing.snapshot()) if listing else error(404, "NotFound", "no such SKU")
             if operation == "sim_feeds":
