@@ -123,7 +123,9 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         queue = sqs.create_queue(QueueName="feed-notifications", Attributes={
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
         _start([str(BIN / "amazon-sync"), "simulator", "--port", str(sim_port), "--sqs-queue-url", queue,
-                "--sqs-endpoint-url", moto_url, "--queue-seconds", "1", "--processing-seconds", "2"],
+                "--sqs-endpoint-url", moto_url, "--queue-seconds", "1", "--processing", "realistic",
+                # Amazon's processing times (one feed after the other, U(30 s, 5 min) each) at 1/100
+                "--time-scale", "0.01"],
                "simulator", processes, out / "logs")
         wait_for_http(f"{sim_url}/_simulator/stats", processes[-1], "simulator")
         s3 = boto3.client("s3")
@@ -202,7 +204,10 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
 
         say("[3/6] The shop and its POS change stock and prices with plain SQL")
         changes = 0
+        ended_sku, ended_product = _a_sale_on_amazon(conn, catalogue.offers, sim_url)
         with conn.cursor() as cur:
+            # the shop ends a sale Amazon shows: the offer is replaced without its discounted_price
+            changes += cur.execute("DELETE FROM ps_specific_price WHERE id_product = %s", (ended_product,))
             # MySQL reports the rows a statement really changed: a sale of an item out of stock changes nothing
             for index, (product, attribute) in enumerate(catalogue.offers[:40]):
                 changes += cur.execute("UPDATE ps_stock_available SET quantity = GREATEST(quantity + %s, 0) "
@@ -259,8 +264,21 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
                     (out / "reports" / name).write_bytes(body)
                 elif name.endswith(".json"):
                     (out / "feeds" / name).write_bytes(s3.get_object(Bucket="demo-documents", Key=key)["Body"].read())
+        listings = httpx.get(f"{sim_url}/_simulator/listings").json()["listings"]
+        sale_left = listings.get(ended_sku, {}).get("attributes", {}).get("purchasable_offer", [{}])[0].get(
+            "discounted_price")
+        say(f"      sale of {ended_sku} ended in PrestaShop: " + ("still live on Amazon" if sale_left
+                                                                  else "removed on Amazon"))
+        open_sales = ack_handler.runtime().state.open_ended_sales()
+        say(f"      {len(open_sales)} sale(s) without an end in PrestaShop run on Amazon until it ends them "
+            "(amazon-sync status lists them)")
+        incomplete = sorted(sku for sku, item in listings.items() if not item["complete"])
+        say(f"      {len(incomplete)} SKU(s) Amazon had no listing for now have an incomplete one (offer only)")
         summary = {
-            "offers": len(catalogue.offers), "changes_made": changes, "changes_captured": captured,
+            "offers": len(catalogue.offers),
+            "sales_ended": {"sku": ended_sku, "removed_on_amazon": not sale_left},
+            "open_ended_sales": len(open_sales), "incomplete_listings_created": len(incomplete),
+            "changes_made": changes, "changes_captured": captured,
             "first_full_sync_messages": first["messages"], "feeds_sent": len(list((out / "feeds").glob("*.json"))),
             "incremental": {"rows_claimed": exported["rows_claimed"], "messages": exported["messages"],
                             "feeds": exported["feeds_submitted"], "throttles_retried": exported["throttles"]},
@@ -269,7 +287,8 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
                            for e in errors if e.severity == "ERROR"],
             "notifications_delivered": totals["notifications"],
             "queue_depth_before": queue_before, "queue_depth_after": queue_after,
-            "skus_compared": checked, "mismatches": mismatches, "in_sync": not mismatches and queue_after == 0,
+            "skus_compared": checked, "mismatches": mismatches,
+            "in_sync": not mismatches and queue_after == 0 and not sale_left,
             "seconds": round(time.monotonic() - started, 1),
         }
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -285,6 +304,17 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
         server.stop()
+
+
+def _a_sale_on_amazon(conn: Any, offers: list[tuple[int, int]], sim_url: str) -> tuple[str, int]:
+    """A simple product whose sale Amazon shows: (SKU, id_product)."""
+    listings = httpx.get(f"{sim_url}/_simulator/listings").json()["listings"]
+    for product, attribute in offers:
+        sku = _sku(conn, product, attribute)
+        if attribute == 0 and any("discounted_price" in o for o in listings.get(sku, {}).get("attributes", {}).get(
+                "purchasable_offer", [])):
+            return sku, product
+    raise RuntimeError("the sample catalogue has no product on sale")
 
 
 def _sku(conn: Any, product: int, attribute: int) -> str:

@@ -35,8 +35,8 @@ def expected_listings(conn: Connection[pymysql.cursors.Cursor], tables: Tables, 
         for offer in reader.read(ctx, chunk):
             if not offer.sendable or offer.sku is None or offer.price is None:
                 continue
-            price = marketplace.price.apply(offer.price)
-            sale = marketplace.price.apply(offer.sale.price) if offer.sale else None
+            price = marketplace.offer_price(offer.price)
+            sale = marketplace.offer_price(offer.sale.price) if offer.sale else None
             expected[offer.sku] = ExpectedListing(
                 marketplace.quantity.apply(offer.quantity, offer.backorders_allowed), price,
                 sale if sale is not None and sale < price else None)

@@ -27,13 +27,14 @@ def test_accepted_messages_delete_exactly_their_rows_and_are_remembered(make_sta
     change_stock(stack, product, attribute, 77)  # arrives after the feed was built
     stack.advance()
     summary = stack.ack()
-    assert summary.feeds_done == 1 and summary.messages_accepted == 1 and summary.rows_deleted == 1
+    # the offer's quantity and price messages
+    assert summary.feeds_done == 1 and summary.messages_accepted == 2 and summary.rows_deleted == 1
     assert stack.log_count(PENDING) == 1  # the later change is still waiting
     remembered = stack.db.sql("SELECT quantity, fingerprint FROM ps_amazon_sync_offer_state WHERE sku = %s", (sku,))
     assert remembered[0][0] == 5 and remembered[0][1]
     feed = stack.runtime.state.get_feed(stack.runtime.state.intent_for_feed_id(next(iter(stack.amazon.feeds))))
     assert feed.status == "DONE" and feed.report_key.endswith(".report.json")
-    assert json.loads(stack.runtime.store.get(feed.report_key))["summary"]["messagesAccepted"] == 1
+    assert json.loads(stack.runtime.store.get(feed.report_key))["summary"]["messagesAccepted"] == 2
 
 
 def test_rejected_messages_are_recorded_with_amazons_reason_then_deleted(make_stack):
@@ -45,7 +46,7 @@ def test_rejected_messages_are_recorded_with_amazons_reason_then_deleted(make_st
     feed_id = stack.export().feed_ids[0]
     stack.advance()
     summary = stack.ack()
-    assert summary.messages_rejected == 1 and summary.rows_deleted == 1 and stack.log_count() == 0
+    assert summary.messages_rejected == 2 and summary.rows_deleted == 1 and stack.log_count() == 0
     [error] = stack.runtime.state.sku_errors(sku=sku)
     assert (error.code, error.attribute, error.feed_id) == ("90220", "batteries_required", feed_id)
     assert "batteries_required" in error.message and error.first_seen <= error.last_seen
@@ -62,7 +63,7 @@ def test_warnings_are_recorded_but_not_failures(make_stack):
     stack.amazon.faults.sku_warnings = {sku: {"code": "18448", "message": "relevant attributes incomplete"}}
     change_stock(stack, product, attribute, 3)
     summary = stack.cycle()
-    assert summary.messages_accepted == 1 and summary.warnings == 1 and stack.log_count() == 0
+    assert summary.messages_accepted == 2 and summary.warnings == 2 and stack.log_count() == 0
     assert stack.runtime.state.sku_errors(sku=sku)[0].severity == "WARNING"
     assert stack.listing(sku)["quantity"] == 3
 
@@ -75,7 +76,7 @@ def test_temporary_codes_are_retried_a_bounded_number_of_times(make_stack):
     stack.export()
     stack.advance()
     first = stack.ack(settings=AckSettings(backoff_seconds=0))
-    assert first.messages_retried == 1 and stack.log_count(PENDING) == 1
+    assert first.messages_retried == 2 and stack.log_count(PENDING) == 1
     stack.export()
     stack.advance()
     stack.ack(settings=AckSettings(backoff_seconds=0))
@@ -216,7 +217,7 @@ def test_temporary_issue_codes_come_from_the_configuration(make_stack):
     stack.amazon.faults.sku_errors = {sku: {"code": "77777", "message": "try again later"}}
     change_stock(stack, product, attribute, 3)
     summary = stack.cycle()
-    assert summary.messages_retried == 1 and summary.messages_rejected == 0 and stack.log_count(PENDING) == 1
+    assert summary.messages_retried == 2 and summary.messages_rejected == 0 and stack.log_count(PENDING) == 1
 
 
 def test_messages_a_done_report_does_not_account_for_are_retried(make_stack):
@@ -227,7 +228,7 @@ def test_messages_a_done_report_does_not_account_for_are_retried(make_stack):
     stack.export()
     stack.advance()
     summary = stack.ack(settings=AckSettings(backoff_seconds=0))
-    assert summary.messages_accepted == 0 and summary.messages_retried == 3 and stack.log_count(PENDING) == 3
+    assert summary.messages_accepted == 0 and summary.messages_retried == 6 and stack.log_count(PENDING) == 3
     stack.sync_until_quiet()
     skus = {stack.expected_sku(*stack.catalogue.offers[i]) for i in range(3)}
     assert stack.mismatches(MARKETPLACE_FR, skus) == []

@@ -25,7 +25,8 @@ def change_stock(stack, product, attribute, quantity, shop=1):
 def test_full_sync_sends_prestashops_current_values(make_stack, amazon_models):
     stack = make_stack()
     summary = stack.export(mode="full")
-    assert summary.feeds_submitted == 1 and summary.messages == len(stack.catalogue.offers)
+    # quantity and price travel apart (docs/amazon-behaviours.md, row 4): two messages per offer
+    assert summary.feeds_submitted == 1 and summary.messages == 2 * len(stack.catalogue.offers)
     stack.advance()
     stack.ack()
     assert stack.mismatches() == []
@@ -33,11 +34,12 @@ def test_full_sync_sends_prestashops_current_values(make_stack, amazon_models):
     if amazon_models is not None:
         for document in documents:
             assert list(amazon_models.feed.iter_errors(document)) == []
-    message = documents[0]["messages"][0]
-    assert [p["path"] for p in message["patches"]] == ["/attributes/fulfillment_availability",
-                                                       "/attributes/purchasable_offer"]
-    assert message["patches"][0]["value"][0]["lead_time_to_ship_max_days"] == 2
-    assert message["patches"][1]["value"][0]["audience"] == "ALL"
+    quantity, price = documents[0]["messages"][:2]
+    assert quantity["sku"] == price["sku"]
+    assert [p["path"] for p in quantity["patches"]] == ["/attributes/fulfillment_availability"]
+    assert [p["path"] for p in price["patches"]] == ["/attributes/purchasable_offer"]
+    assert quantity["patches"][0]["value"][0]["lead_time_to_ship_max_days"] == 2
+    assert price["patches"][0]["value"][0]["audience"] == "ALL"
 
 
 def test_incremental_sync_coalesces_a_product_saved_many_times(make_stack):
@@ -47,12 +49,12 @@ def test_incremental_sync_coalesces_a_product_saved_many_times(make_stack):
         change_stock(stack, product, attribute, quantity)
     assert stack.log_count() == 12
     summary = stack.export()
-    assert summary.rows_claimed == 12 and summary.messages == 1
-    [message] = feed_messages(stack)
+    assert summary.rows_claimed == 12 and summary.messages == 2  # its quantity and its price
+    message, _ = feed_messages(stack)
     assert message["patches"][0]["value"][0]["quantity"] == 12
     stack.advance()
     ack = stack.ack()
-    assert ack.messages_accepted == 1 and ack.rows_deleted == 12
+    assert ack.messages_accepted == 2 and ack.rows_deleted == 12
     assert stack.log_count() == 0
 
 
@@ -84,7 +86,7 @@ def test_a_sku_in_flight_is_not_sent_again_until_acknowledged(make_stack):
     stack = make_stack()
     product, attribute = stack.catalogue.offers[3]
     change_stock(stack, product, attribute, 5)
-    assert stack.export().messages == 1
+    assert stack.export().messages == 2
     change_stock(stack, product, attribute, 6)
     second = stack.export()
     assert second.skipped_in_flight_rows == 1 and second.messages == 0
@@ -92,7 +94,7 @@ def test_a_sku_in_flight_is_not_sent_again_until_acknowledged(make_stack):
     stack.advance()
     stack.ack()
     third = stack.export()
-    assert third.messages == 1
+    assert third.messages == 2
     stack.advance()
     stack.ack()
     sku = next(m["sku"] for m in feed_messages(stack))
@@ -135,7 +137,7 @@ def test_offers_with_errors_are_recorded_and_do_not_block_others(make_stack):
     change_stock(stack, bad, 0, 1)
     change_stock(stack, good, 0, 2)
     summary = stack.export()
-    assert summary.offer_errors == 1 and summary.messages == 1
+    assert summary.offer_errors == 1 and summary.messages == 2
     errors = stack.runtime.state.sku_errors()
     assert errors[0].code == "NO_SKU" and "no SKU" in errors[0].message
     assert summary.rows_deleted_without_feed == 2  # the bad product's rows and the no-op sum row
@@ -151,7 +153,7 @@ def test_excluded_fba_skus_never_get_a_quantity(make_stack):
     assert summary.skipped_excluded == 1 and summary.messages == 0 and stack.log_count() == 0
 
 
-def test_quantity_goes_once_per_region_and_price_per_marketplace(make_stack):
+def test_quantity_goes_to_every_marketplace_and_price_per_marketplace(make_stack):
     fr = base_config()["marketplaces"][0]
     de = {**fr, "marketplace_id": MARKETPLACE_DE, "country": "DE"}
     stack = make_stack(marketplaces=[fr, de])
@@ -160,9 +162,9 @@ def test_quantity_goes_once_per_region_and_price_per_marketplace(make_stack):
     summary = stack.export()
     assert summary.feeds_submitted == 2
     documents = stack.documents()
-    patches = {tuple(p["path"] for p in d["messages"][0]["patches"]) for d in documents}
-    assert patches == {("/attributes/fulfillment_availability", "/attributes/purchasable_offer"),
-                       ("/attributes/purchasable_offer",)}
+    # Amazon keeps one quantity per seller and SKU: both marketplaces send the same one
+    patches = [[p["path"] for m in d["messages"] for p in m["patches"]] for d in documents]
+    assert patches == [["/attributes/fulfillment_availability", "/attributes/purchasable_offer"]] * 2
     stack.advance()
     stack.ack()
     sku = documents[0]["messages"][0]["sku"]
@@ -179,9 +181,9 @@ def test_price_rules_apply(make_stack):
     stack.db.sql("UPDATE ps_product_shop SET price = 10, id_tax_rules_group = 1 WHERE id_product = %s", (product,))
     change_stock(stack, product, 0, 50)
     stack.export()
-    message = next(m for m in feed_messages(stack) if m["sku"] == f"PS-{product:07d}")
-    assert message["patches"][0]["value"][0]["quantity"] == 10
-    assert message["patches"][1]["value"][0]["our_price"][0]["schedule"][0]["value_with_tax"] == 13.99
+    quantity, price = (m for m in feed_messages(stack) if m["sku"] == f"PS-{product:07d}")
+    assert quantity["patches"][0]["value"][0]["quantity"] == 10
+    assert price["patches"][0]["value"][0]["our_price"][0]["schedule"][0]["value_with_tax"] == 13.99
 
 
 def test_back_in_stock_with_a_new_price_sends_the_price_first(make_stack):
@@ -209,7 +211,7 @@ def test_back_in_stock_with_a_new_price_sends_the_price_first(make_stack):
 def test_splitting_at_the_message_limit(make_stack):
     stack = make_stack(max_messages_per_feed=15)
     summary = stack.export(mode="full")
-    assert summary.feeds_submitted == -(-len(stack.catalogue.offers) // 15)
+    assert summary.feeds_submitted == -(-2 * len(stack.catalogue.offers) // 14)  # an offer's 2 messages stay together
     assert all(len(d["messages"]) <= 15 for d in stack.documents())
     stack.advance()
     stack.ack()
@@ -223,7 +225,7 @@ def test_dry_run_claims_and_submits_nothing(make_stack):
     assert summary.feeds_submitted == 0 and stack.amazon.feeds == {}
     assert len(summary.dry_run_documents) == 1 and stack.log_count(PENDING) == 1
     body = boto3.client("s3").get_object(Bucket=stack.bucket, Key=summary.dry_run_documents[0])["Body"].read()
-    assert len(json.loads(body)["messages"]) == len(stack.catalogue.offers)
+    assert len(json.loads(body)["messages"]) == 2 * len(stack.catalogue.offers)
 
 
 @pytest.mark.parametrize("point", ["after_claim", "after_s3", "after_create_feed"])
@@ -264,8 +266,8 @@ def test_a_crash_loses_nothing_and_acknowledges_once(make_stack, point):
 def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(make_stack):
     stack = make_stack(max_messages_per_feed=10, feeds_per_window=2)
     first = stack.export(mode="full")
-    assert first.feeds_submitted == 2 and first.messages == len(stack.catalogue.offers)
-    assert first.continuation_rows == len(stack.catalogue.offers) - 20
+    assert first.feeds_submitted == 2 and first.messages == 2 * len(stack.catalogue.offers)
+    assert first.continuation_rows == len(stack.catalogue.offers) - 10  # 5 offers (10 messages) per feed
     assert stack.log_count(0) == first.continuation_rows  # the rest waits in the queue, not lost
     stack.sync_until_quiet(rounds=20)
     assert stack.mismatches() == []

@@ -49,7 +49,7 @@ def test_status_export_poll_errors_retry(make_stack, capsys, tmp_path):
     assert "feeds in flight    1" in out and "IN_FLIGHT" in out
     stack.advance()
     code, out, _ = run(capsys, "poll")
-    assert code == 0 and "1 accepted" in out and "1 row(s) deleted" in out
+    assert code == 0 and "2 accepted" in out and "1 row(s) deleted" in out
     code, out, _ = run(capsys, "--json", "errors")
     assert code == 0 and json.loads(out)["errors"] == []
     stack.db.sql("INSERT INTO ps_amazon_sync_log (id_product, id_product_attribute, id_shop, change_kind, state) "

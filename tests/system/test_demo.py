@@ -31,9 +31,11 @@ def test_demo_syncs_everything_and_cleans_up(tmp_path):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["in_sync"] and summary["mismatches"] == []
     assert summary["queue_depth_after"] == 0 and summary["changes_captured"] == summary["changes_made"] > 0
-    assert summary["messages_rejected"] == 1 and summary["rejections"][0]["code"] == "8560"
+    # the rejected SKU's quantity and price messages
+    assert summary["messages_rejected"] == 2 and summary["rejections"][0]["code"] == "8560"
     assert summary["incremental"]["throttles_retried"] >= 1 and summary["notifications_delivered"] >= 1
-    assert summary["messages_accepted"] == summary["incremental"]["messages"] - 1
+    assert summary["messages_accepted"] == summary["incremental"]["messages"] - 2
+    assert summary["sales_ended"]["removed_on_amazon"] and summary["open_ended_sales"] >= 1
     feeds = list((out / "feeds").glob("*.json"))
     reports = list((out / "reports").glob("*.json"))
     assert len(feeds) == summary["feeds_sent"] >= 2 and len(reports) == len(feeds)

@@ -43,8 +43,10 @@ def test_yaml_and_json_give_the_same_configuration():
     assert parse_config(yaml_text) == parse_config(document({k: v for k, v in FR.items() if k != "shop_id"}))
 
 
-def test_quantity_goes_to_the_first_marketplace_of_each_region_unless_chosen():
-    assert parse_config(document(FR, DE, US)).quantity_marketplaces() == {FR["marketplace_id"], US["marketplace_id"]}
+def test_quantity_goes_to_every_marketplace_unless_chosen():
+    # one merchant quantity per seller and SKU (docs/amazon-behaviours.md, row 7): each sends the same
+    assert parse_config(document(FR, DE, US)).quantity_marketplaces() == {
+        FR["marketplace_id"], DE["marketplace_id"], US["marketplace_id"]}
     chosen = parse_config(document({**FR, "send_quantity": False}, DE))
     assert chosen.quantity_marketplaces() == {DE["marketplace_id"]}
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amazon_sync.config import MarketplaceConfig
-from amazon_sync.domain.feeds import FeedSplitter, PlannedMessage, message_body, plan_message, split_all
+from amazon_sync.domain.feeds import FeedSplitter, PlannedMessage, message_bodies, plan_message, split_all
 from amazon_sync.domain.model import AcceptedOffer, Offer, SalePrice
 
 MARKETPLACE = MarketplaceConfig(marketplace_id="A13V1IB3VIYZZH", seller_id="A1LOCALSELLER", country="FR",
@@ -24,16 +24,18 @@ def offer(quantity: int = 5, price: str | None = "10.00", sale: SalePrice | None
 
 # -- planning ---------------------------------------------------------------------------------------
 
-def test_an_offer_becomes_quantity_and_price_patches():
+def test_an_offer_becomes_a_quantity_message_and_a_price_message():
     planned = plan_message(offer(), MARKETPLACE, send_quantity=True, last_accepted=None)
     assert planned is not None and (planned.quantity, planned.price, planned.quantity_held) == (5, Decimal("10.00"),
                                                                                                 False)
-    body = message_body(1, planned, MARKETPLACE, NOW)
-    assert body["operationType"] == "PATCH" and body["sku"] == "SKU-7"
-    paths = [p["path"] for p in body["patches"]]
-    assert paths == ["/attributes/fulfillment_availability", "/attributes/purchasable_offer"]
-    assert all(p["op"] == "replace" for p in body["patches"])
-    availability = body["patches"][0]["value"][0]
+    bodies = message_bodies(1, planned, MARKETPLACE, NOW)
+    assert [(b["messageId"], b["operationType"], b["sku"]) for b in bodies] == [(1, "PATCH", "SKU-7"),
+                                                                                (2, "PATCH", "SKU-7")]
+    # apart, so a price Amazon refuses cannot take the quantity down with it
+    assert [[p["path"] for p in b["patches"]] for b in bodies] == [["/attributes/fulfillment_availability"],
+                                                                   ["/attributes/purchasable_offer"]]
+    assert all(p["op"] == "replace" for b in bodies for p in b["patches"])
+    availability = bodies[0]["patches"][0]["value"][0]
     assert availability == {"fulfillment_channel_code": "DEFAULT", "quantity": 5, "lead_time_to_ship_max_days": 2}
 
 
@@ -49,7 +51,8 @@ def test_a_sale_is_sent_only_when_it_is_below_the_price():
     lower = plan_message(offer(sale=SalePrice(Decimal("8.00"), *window)), MARKETPLACE, send_quantity=True,
                          last_accepted=None)
     assert lower is not None and lower.sale == SalePrice(Decimal("8.00"), *window)
-    schedule = message_body(1, lower, MARKETPLACE, NOW)["patches"][1]["value"][0]["discounted_price"][0]["schedule"]
+    price = message_bodies(1, lower, MARKETPLACE, NOW)[1]
+    schedule = price["patches"][0]["value"][0]["discounted_price"][0]["schedule"]
     assert schedule == [{"value_with_tax": 8.0, "start_at": "2026-12-01T00:00:00Z", "end_at": "2026-12-24T00:00:00Z"}]
     higher = plan_message(offer(sale=SalePrice(Decimal("12.00"), None, None)), MARKETPLACE, send_quantity=True,
                           last_accepted=None)
@@ -88,7 +91,7 @@ def planned_message(index: int, sku_length: int) -> PlannedMessage:
 def test_the_splitter_keeps_every_limit_and_every_message_once_in_order(count, sku_length, max_messages, max_bytes):
     planned = [planned_message(i, sku_length) for i in range(count)]
     documents = list(split_all(FeedSplitter(MARKETPLACE, max_messages, max_bytes, NOW), planned))
-    assert [ref.sku for d in documents for ref in d.messages] == [p.sku for p in planned]
+    assert [ref.sku for d in documents for ref in d.messages] == [p.sku for p in planned for _ in range(p.messages)]
     for document in documents:
         assert 1 <= len(document.messages) <= max_messages
         assert len(document.body) <= max_bytes

@@ -49,11 +49,17 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
               f"{f['age_seconds']} s old" for f in feeds]
     for kind, run in runs.items():
         lines.append(f"last {kind:<13}{_ago(run['at'], now) if run else 'never'}")
+    # Sales PrestaShop gives no end: sent with a far end_at, so they run on Amazon until PrestaShop's ends.
+    open_sales = runtime.state.open_ended_sales()
+    note = " (no end in PrestaShop: on Amazon until its specific price changes)" if open_sales else ""
+    lines.append(f"open-ended sales   {len(open_sales)}{note}")
     lines.append(f"recent errors      {len(errors)}")
     lines += [f"  {e['sku']} [{e['marketplace']}] {e['code']}: {e['message']}" for e in errors]
     return {"queue_depth": stats.pending_rows, "pending_offers": stats.pending_offers,
             "oldest_pending_age_seconds": stats.oldest_pending_age_seconds, "claimed_rows": stats.claimed_rows,
-            "failed_rows": stats.failed_rows, "feeds_in_flight": feeds, "last_runs": runs, "recent_errors": errors,
+            "failed_rows": stats.failed_rows, "feeds_in_flight": feeds,
+            "open_ended_sales": [{"marketplace": m, "sku": sku} for m, sku in open_sales],
+            "last_runs": runs, "recent_errors": errors,
             "text": "\n".join(lines)}
 
 

@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from sp_api.base import Marketplaces
 
+from amazon_sync.domain.marketplaces import ZERO_DECIMAL_CURRENCIES, currency_of, currency_step
 from amazon_sync.errors import ConfigurationError, validation_problems
 
 CENT = Decimal("0.01")
@@ -57,7 +58,8 @@ class PriceRules(BaseModel):
                              "between them")
         return self
 
-    def apply(self, price: Decimal) -> Decimal:
+    def apply(self, price: Decimal, step: Decimal = CENT) -> Decimal:
+        """The marketplace's price, rounded to ``step``: 0.01, or 1 in a zero-decimal currency (JPY)."""
         value = price * (1 + self.markup_percent / 100) + self.markup_fixed
         if self.ending is not None:
             whole = value.to_integral_value(rounding=ROUND_CEILING) - 1
@@ -68,6 +70,13 @@ class PriceRules(BaseModel):
             value = max(value, self.minimum.quantize(CENT, rounding=ROUND_CEILING))
         if self.maximum is not None:
             value = min(value, self.maximum.quantize(CENT, rounding=ROUND_FLOOR))
+        if step != CENT:
+            # whole units (JPY): rounded inside the bounds, so rounding can never take a price past one
+            value = value.quantize(step, rounding=ROUND_HALF_UP)
+            if self.minimum is not None and value < self.minimum:
+                value += step
+            if self.maximum is not None and value > self.maximum:
+                value -= step
         return value
 
 
@@ -84,9 +93,10 @@ class MarketplaceConfig(BaseModel):
     product_type: str = Field(default="PRODUCT", min_length=1)
     issue_locale: str = "en_US"
     handling_time_days: int = Field(default=2, ge=0, le=30, description="lead_time_to_ship_max_days sent with quantity")
-    send_quantity: bool | None = Field(
-        default=None,
-        description="quantity is per region: null sends it with the first configured marketplace of each region only")
+    send_quantity: bool = Field(
+        default=True,
+        description="send merchant quantity here; Amazon keeps one quantity per seller and SKU (docs #3167), so every "
+                    "marketplace of a seller that sends it must compute the same number")
     send_price: bool = True
     allow_orders_when_out_of_stock: bool = Field(
         default=False, description="PrestaShop's PS_ORDER_OUT_OF_STOCK, for products left on the default")
@@ -101,6 +111,20 @@ class MarketplaceConfig(BaseModel):
         if not any(m.marketplace_id == value for m in Marketplaces):
             raise ValueError(f"{value} is not an Amazon marketplace id")
         return value
+
+    @model_validator(mode="after")
+    def _currency_of_the_marketplace(self) -> MarketplaceConfig:
+        expected = currency_of(self.marketplace_id)
+        if expected is not None and self.currency != expected:
+            raise ValueError(f"currency {self.currency} is not the currency of marketplace {self.marketplace_id} "
+                             f"({expected}): Amazon refuses offers in another currency")
+        if self.currency in ZERO_DECIMAL_CURRENCIES and self.price.ending not in (None, Decimal(0)):
+            raise ValueError(f"price ending {self.price.ending} has decimals; {self.currency} prices are whole units")
+        return self
+
+    def offer_price(self, price: Decimal) -> Decimal:
+        """PrestaShop's price with this marketplace's rules, in the currency's precision."""
+        return self.price.apply(price, currency_step(self.currency))
 
     @property
     def region(self) -> str:
@@ -134,19 +158,28 @@ class SyncConfig(BaseModel):
             if marketplace.marketplace_id in seen:
                 raise ValueError(f"marketplace {marketplace.marketplace_id} is configured twice")
             seen.add(marketplace.marketplace_id)
+        # Merchant quantity is "marketplace agnostic … applied to the seller + sku" (Amazon, docs #3167;
+        # models #4356 says the same of the EU marketplaces): marketplaces of one seller that send
+        # quantity must compute it from the same stock with the same rules, or they overwrite each other.
+        sources: dict[str, tuple[str, Any]] = {}
+        for marketplace in self.marketplaces:
+            if not marketplace.send_quantity:
+                continue
+            source = (marketplace.shop_id, marketplace.quantity, marketplace.allow_orders_when_out_of_stock)
+            first = sources.setdefault(marketplace.seller_id, (marketplace.marketplace_id, source))
+            if first[1] != source:
+                raise ValueError(
+                    f"marketplaces {first[0]} and {marketplace.marketplace_id} of seller {marketplace.seller_id} "
+                    "would send different quantities, but Amazon keeps one quantity per seller and SKU: give them "
+                    "the same shop_id and quantity rules, or set send_quantity: false on one (separate stock "
+                    "needs separate SKUs)")
         return self
 
     def quantity_marketplaces(self) -> set[str]:
-        """Marketplaces that carry quantity: explicit choices, else the first of each region."""
-        chosen: set[str] = set()
-        regions: set[str] = set()
-        for marketplace in self.marketplaces:
-            if marketplace.send_quantity is True or (marketplace.send_quantity is None
-                                                     and marketplace.region not in regions):
-                chosen.add(marketplace.marketplace_id)
-            if marketplace.send_quantity is not False:
-                regions.add(marketplace.region)
-        return chosen
+        """Marketplaces that carry quantity: each one sends the seller's single number for the SKU,
+        so it arrives whether Amazon shares it across every marketplace of the seller (docs #3167)
+        or only within the unified EU pool (models #4356)."""
+        return {m.marketplace_id for m in self.marketplaces if m.send_quantity}
 
     def marketplace(self, marketplace_id: str) -> MarketplaceConfig:
         for marketplace in self.marketplaces:

@@ -1,9 +1,12 @@
 """Building JSON_LISTINGS_FEED v2 documents from offers: pure functions, no I/O.
 
-Each offer becomes one PATCH message. Quantity goes in ``fulfillment_availability`` with the handling
+Each offer becomes up to two PATCH messages: one for quantity, one for price. Amazon applies none of
+an INVALID message's patches, so a price Amazon refuses must not travel with a stock change
+(docs/amazon-behaviours.md, row 4). Quantity goes in ``fulfillment_availability`` with the handling
 time (a quantity alone has reset handling time for sellers); price goes in ``purchasable_offer`` for
 the marketplace, currency and audience, with the sale price as a scheduled ``discounted_price``.
-Both use ``replace`` on exactly those attributes, so nothing else on the listing is touched.
+``replace`` replaces the one instance with the same selectors, whole: an offer sent without
+``discounted_price`` ends a sale on Amazon, which is Amazon's endorsed way to end one (row 2a).
 """
 
 from __future__ import annotations
@@ -20,6 +23,10 @@ from amazon_sync.config import MarketplaceConfig
 from amazon_sync.domain.model import AcceptedOffer, Offer, SalePrice
 
 AUDIENCE = "ALL"
+# A PrestaShop specific price without an end date still needs an end_at (the listings schema requires
+# it): this one. `status` and `amazon-sync errors` list such sales (OPEN_ENDED_SALE) so the operator
+# knows they run on Amazon until PrestaShop's specific price ends or is removed.
+OPEN_ENDED_SALE_END = datetime(2099, 12, 31, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class PlannedMessage:
     sale: SalePrice | None
     quantity_held: bool  # quantity deliberately left out until this price is accepted
     fingerprint: str
+
+    @property
+    def messages(self) -> int:
+        """Feed messages it becomes: quantity and price travel apart."""
+        return int(self.quantity is not None) + int(self.price is not None)
 
 
 @dataclass(frozen=True)
@@ -77,9 +89,9 @@ def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity:
     quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
     price = sale = None
     if marketplace.send_price and offer.price is not None:
-        price = marketplace.price.apply(offer.price)
+        price = marketplace.offer_price(offer.price)
         if offer.sale is not None:
-            sale_value = marketplace.price.apply(offer.sale.price)
+            sale_value = marketplace.offer_price(offer.sale.price)
             if sale_value < price:
                 sale = SalePrice(sale_value, offer.sale.start, offer.sale.end)
     if quantity is None and price is None:
@@ -103,8 +115,8 @@ def _sale_key(sale: SalePrice | None) -> list[str] | None:
     return [str(sale.price), _iso(sale.start) if sale.start else "", _iso(sale.end) if sale.end else ""]
 
 
-def message_body(message_id: int, planned: PlannedMessage, marketplace: MarketplaceConfig,
-                 now: datetime) -> dict[str, Any]:
+def patches_for(planned: PlannedMessage, marketplace: MarketplaceConfig, now: datetime) -> list[dict[str, Any]]:
+    """The planned change as listings patches: quantity first, then price."""
     patches: list[dict[str, Any]] = []
     if planned.quantity is not None:
         patches.append({"op": "replace", "path": "/attributes/fulfillment_availability", "value": [
@@ -112,17 +124,30 @@ def message_body(message_id: int, planned: PlannedMessage, marketplace: Marketpl
              "lead_time_to_ship_max_days": marketplace.handling_time_days}]})
     if planned.price is not None:
         offer: dict[str, Any] = {"marketplace_id": marketplace.marketplace_id, "currency": marketplace.currency,
-                                 "audience": AUDIENCE,
-                                 "our_price": [{"schedule": [{"value_with_tax": float(planned.price)}]}]}
+                                 "audience": AUDIENCE, "our_price": [{"schedule": [{"value_with_tax": _number(
+                                     planned.price)}]}]}
         if planned.sale is not None:
-            schedule: dict[str, Any] = {"value_with_tax": float(planned.sale.price),
-                                        "start_at": _iso(planned.sale.start or now)}
-            if planned.sale.end is not None:
-                schedule["end_at"] = _iso(planned.sale.end)
+            # RFC 3339 date-times (the schema takes date or date-time): PrestaShop's window to the second,
+            # so the sale never runs past PrestaShop's end
+            schedule = {"value_with_tax": _number(planned.sale.price), "start_at": _iso(planned.sale.start or now),
+                        "end_at": _iso(planned.sale.end or OPEN_ENDED_SALE_END)}
             offer["discounted_price"] = [{"schedule": [schedule]}]
         patches.append({"op": "replace", "path": "/attributes/purchasable_offer", "value": [offer]})
-    return {"messageId": message_id, "sku": planned.sku, "operationType": "PATCH",
-            "productType": marketplace.product_type, "patches": patches}
+    return patches
+
+
+def _number(amount: Decimal) -> int | float:
+    """Whole-unit amounts (JPY, rounded to 1) as JSON integers, others as numbers with decimals."""
+    exponent = amount.as_tuple().exponent
+    return int(amount) if isinstance(exponent, int) and exponent >= 0 else float(amount)
+
+
+def message_bodies(first_id: int, planned: PlannedMessage, marketplace: MarketplaceConfig,
+                   now: datetime) -> list[dict[str, Any]]:
+    """One message per patch, numbered from ``first_id``."""
+    return [{"messageId": first_id + number, "sku": planned.sku, "operationType": "PATCH",
+             "productType": marketplace.product_type, "patches": [patch]}
+            for number, patch in enumerate(patches_for(planned, marketplace, now))]
 
 
 @dataclass
@@ -142,24 +167,48 @@ class FeedSplitter:
                   "issueLocale": self.marketplace.issue_locale}
         return b'{"header":' + json.dumps(header, separators=(",", ":")).encode() + b',"messages":['
 
-    def add(self, planned: PlannedMessage) -> FeedDocument | None:
-        """Add a message; returns the previous document when this one did not fit in it."""
-        message_id = len(self._refs) + 1
-        encoded = json.dumps(message_body(message_id, planned, self.marketplace, self.now),
-                             ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        finished = None
-        overhead = len(self._header()) + 2 + len(self._parts)
-        if self._refs and (len(self._refs) >= self.max_messages
-                           or overhead + self._size + len(encoded) + 1 > self.max_bytes):
-            finished = self.flush()
-            message_id = 1
-            encoded = json.dumps(message_body(1, planned, self.marketplace, self.now),
-                                 ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        self._parts.append(encoded)
-        self._size += len(encoded)
-        self._refs.append(FeedMessageRef(message_id, planned.sku, planned.id_product, planned.id_product_attribute,
-                                         planned.quantity, None if planned.price is None else str(planned.price),
-                                         planned.quantity_held, planned.fingerprint))
+    def _fits(self, parts: list[bytes]) -> bool:
+        if not self._refs and len(parts) == 1:
+            return True  # a document holds at least one message
+        size = len(self._header()) + 2 + len(self._parts) + self._size + sum(len(part) + 1 for part in parts)
+        return len(self._refs) + len(parts) <= self.max_messages and size <= self.max_bytes
+
+    def _encode(self, bodies: list[dict[str, Any]]) -> list[bytes]:
+        first_id = len(self._refs) + 1
+        return [json.dumps({**body, "messageId": first_id + number}, ensure_ascii=False,
+                           separators=(",", ":")).encode("utf-8") for number, body in enumerate(bodies)]
+
+    def _append(self, planned: PlannedMessage, number: int, part: bytes) -> None:
+        self._parts.append(part)
+        self._size += len(part)
+        is_quantity = number == 0 and planned.quantity is not None
+        self._refs.append(FeedMessageRef(
+            len(self._refs) + 1, planned.sku, planned.id_product, planned.id_product_attribute,
+            planned.quantity if is_quantity else None,
+            None if is_quantity or planned.price is None else str(planned.price),
+            planned.quantity_held and not is_quantity, planned.fingerprint))
+
+    def add(self, planned: PlannedMessage) -> list[FeedDocument]:
+        """Add an offer's messages, kept in one document when one can hold them; returns the documents
+        that are full."""
+        bodies = message_bodies(1, planned, self.marketplace, self.now)
+        finished: list[FeedDocument] = []
+        if not self._fits(self._encode(bodies)):
+            document = self.flush()
+            finished += [document] if document else []
+        encoded = self._encode(bodies)
+        if self._fits(encoded):
+            for number, part in enumerate(encoded):
+                self._append(planned, number, part)
+            return finished
+        # limits too small for an offer's messages together: they go one by one
+        for number, body in enumerate(bodies):
+            [part] = self._encode([body])
+            if not self._fits([part]):
+                document = self.flush()
+                finished += [document] if document else []
+                [part] = self._encode([body])
+            self._append(planned, number, part)
         return finished
 
     def flush(self) -> FeedDocument | None:
@@ -175,9 +224,7 @@ def split_all(splitter: FeedSplitter, planned: Iterable[PlannedMessage]) -> Iter
     """The documents ``planned`` packs into, each yielded as soon as it is full (``planned`` is consumed
     lazily: whatever the caller does with a document happens before the next message is planned)."""
     for message in planned:
-        finished = splitter.add(message)
-        if finished is not None:
-            yield finished
+        yield from splitter.add(message)
     last = splitter.flush()
     if last is not None:
         yield last

@@ -266,6 +266,7 @@ class Acknowledger:
         retry: list[int] = []
         accepted: list[FeedMessageRef] = []
         followups: list[tuple[LogKey, str]] = []
+        unfinished: set[str] = set()  # SKUs with a message refused or retried
         shop = self.config.marketplace(record.marketplace_id).shop_id
         known_errors = self._error_keys()
         for ref in refs:
@@ -278,7 +279,13 @@ class Acknowledger:
                     incomplete and not issues):
                 retry.append(ref.message_id)
                 summary.messages_retried += 1
+                unfinished.add(ref.sku)
+                # Retried a bounded number of times (max_attempts), but shown from the first time:
+                # Amazon also answers 4000000 to malformed input (docs/amazon-behaviours.md, row 9).
+                for error in errors:
+                    self._record_issue(record, ref, error)
             elif errors:
+                unfinished.add(ref.sku)
                 rejected.append(ref.message_id)
                 summary.messages_rejected += 1
                 for error in errors:
@@ -288,9 +295,12 @@ class Acknowledger:
                 accepted.append(ref)
                 if ref.quantity_held:
                     followups.append((LogKey(ref.id_product, ref.id_product_attribute, shop), "stock"))
-                if (record.marketplace_id, ref.sku) in known_errors:
-                    self.state.clear_sku_error(record.marketplace_id, ref.sku)
-        self.log.remember_accepted(record.marketplace_id, accepted)
+        # An offer's quantity and price travel in separate messages: what Amazon now shows is "as sent"
+        # (the fingerprint that lets later runs skip it) only when every message of the SKU got in.
+        for sku in {ref.sku for ref in accepted} - unfinished:
+            if (record.marketplace_id, sku) in known_errors:
+                self.state.clear_sku_error(record.marketplace_id, sku)
+        self.log.remember_accepted(record.marketplace_id, accepted, unfinished)
         # The quantity held back behind a price change goes out in the next run, now the price is in.
         self.log.add_rows(followups)
         record.results_key = record.document_key.removesuffix(".json") + ".results.json.gz"

@@ -64,6 +64,7 @@ class ExportSummary:
     skipped_budget_products: int = 0
     offer_errors: int = 0
     quantities_held: int = 0
+    open_ended_sales: int = 0  # sales sent with PrestaShop's window open at the end (see `status`)
     throttles: int = 0
     rows_deleted_without_feed: int = 0
     rows_released: int = 0
@@ -87,6 +88,7 @@ class MarketplaceRun:
     budget_left: bool = True
     feeds: int = 0
     full: bool = False
+    open_sales: set[str] | None = None  # SKUs known to have an open-ended sale here; None: not recorded
 
 
 @dataclass
@@ -180,6 +182,7 @@ class Exporter:
         progress = BatchProgress(batch, summary, budget=self._feed_budget())
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, request, keys)
+            run.open_sales = {sku for _, sku in self.state.open_ended_sales(marketplace.marketplace_id)}
             if run.full:
                 # products whose feed is still in flight are left out of a full pass: they come back later
                 progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
@@ -290,7 +293,7 @@ class Exporter:
                     previous = accepted.get(old_sku)
                     if planned is not None and not (incremental and previous is not None
                                                     and previous.fingerprint == planned.fingerprint):
-                        summary.messages += 1
+                        summary.messages += planned.messages
                         yield planned
             if not offer.exists:
                 continue
@@ -311,9 +314,24 @@ class Exporter:
                 summary.skipped_unchanged += 1
                 continue
             summary.quantities_held += int(planned.quantity_held)
+            self._note_open_ended_sale(run, planned, summary)
             summary.offers_exported += 1
-            summary.messages += 1
+            summary.messages += planned.messages
             yield planned
+
+    def _note_open_ended_sale(self, run: MarketplaceRun, planned: PlannedMessage, summary: ExportSummary) -> None:
+        """Keep the list `status` shows of sales sent without an end (PrestaShop has none for them)."""
+        if planned.price is None:
+            return
+        open_ended = planned.sale is not None and planned.sale.end is None
+        summary.open_ended_sales += int(open_ended)
+        if run.open_sales is None or open_ended == (planned.sku in run.open_sales):
+            return
+        self.state.note_open_ended_sale(run.config.marketplace_id, planned.sku, open_ended, self.now())
+        if open_ended:
+            run.open_sales.add(planned.sku)
+        else:
+            run.open_sales.discard(planned.sku)
 
     def _record_problems(self, offer: Offer, marketplace: MarketplaceConfig) -> None:
         now = self.now()

@@ -7,7 +7,7 @@ most a few thousand rows, so PrestaShop's triggers are never kept waiting for lo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import pymysql
@@ -241,10 +241,13 @@ class EventLog:
                         found.setdefault((int(product), int(attribute)), []).append(str(sku))
         return found
 
-    def remember_accepted(self, marketplace_id: str, messages: Sequence[FeedMessageRef]) -> None:
-        """The messages Amazon accepted: their quantity, price and fingerprint become the last accepted."""
-        rows = [(marketplace_id, m.sku, m.id_product, m.id_product_attribute, m.quantity, m.price, m.fingerprint)
-                for m in messages]
+    def remember_accepted(self, marketplace_id: str, messages: Sequence[FeedMessageRef],
+                          unfinished: Collection[str] = ()) -> None:
+        """The messages Amazon accepted: their quantity, price and fingerprint become the last accepted.
+        SKUs in ``unfinished`` had another message refused or retried: no fingerprint, so the next change
+        of the offer is always sent."""
+        rows = [(marketplace_id, m.sku, m.id_product, m.id_product_attribute, m.quantity, m.price,
+                 None if m.sku in unfinished else m.fingerprint) for m in messages]
         for start in range(0, len(rows), self.chunk):
             with self.conn.cursor() as cur:
                 cur.executemany(
