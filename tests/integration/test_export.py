@@ -209,10 +209,11 @@ def test_back_in_stock_with_a_new_price_sends_the_price_first(make_stack):
 
 
 def test_splitting_at_the_message_limit(make_stack):
-    stack = make_stack(max_messages_per_feed=15)
+    stack = make_stack(max_messages_per_feed=30)
     summary = stack.export(mode="full")
-    assert summary.feeds_submitted == -(-2 * len(stack.catalogue.offers) // 14)  # an offer's 2 messages stay together
-    assert all(len(d["messages"]) <= 15 for d in stack.documents())
+    # 15 offers per feed: each offer's quantity and price messages stay in one feed
+    assert summary.feeds_submitted == -(-len(stack.catalogue.offers) // 15)
+    assert all(len(d["messages"]) <= 30 for d in stack.documents())
     stack.advance()
     stack.ack()
     assert stack.mismatches() == []
