@@ -16,7 +16,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from amazon_sync.adapters.mysql.schema import FAILED
-from amazon_sync.services.export import CrashPoint, ExportRequest
+from amazon_sync.services.export import ExportRequest
+from amazon_sync_devkit.crashes import CrashPoint, crash_at
 from amazon_sync_devkit.catalogue import CatalogueSpec
 from tests.conftest import MARKETPLACE_FR
 
@@ -96,8 +97,8 @@ class DiesBeforeCreateFeed:
 
 def test_a_crashed_runs_intent_is_never_matched_to_another_runs_feed(make_stack):
     stack = synced(make_stack)
-    (first, first_attr), (second, second_attr) = [o for o in stack.catalogue.offers if o[1] == 0][:2]
-    first_sku = stack.expected_sku(first, first_attr)
+    first, second = [p for p, a in stack.catalogue.offers if a == 0][:2]
+    first_sku = stack.expected_sku(first, 0)
     stack.db.sql("UPDATE ps_stock_available SET quantity = 8 WHERE id_product = %s", (first,))
     stack.sync_until_quiet()
     assert stock_on_amazon(stack, first_sku) == 8
@@ -113,13 +114,8 @@ def test_a_crashed_runs_intent_is_never_matched_to_another_runs_feed(make_stack)
     # run 2 cannot list Amazon's feeds, submits the second product's change, dies before recording it
     stack.db.sql("UPDATE ps_stock_available SET quantity = 5 WHERE id_product = %s", (second,))
     stack.amazon.faults.throttle["getFeeds"] = 50
-
-    def crash(where):
-        if where == "after_create_feed":
-            raise CrashPoint(where)
-
     with contextlib.suppress(CrashPoint):
-        stack.export(_exporter={"crash_hook": crash})
+        stack.export(_exporter={"on_step": crash_at("after_create_feed")})
     stack.amazon.faults.throttle.clear()
 
     # later: the claims of both dead runs outlive their lease

@@ -33,6 +33,11 @@ class FeedRecord(BaseModel):
     document_key: str
     manifest_key: str
     message_count: int
+    # What identifies this document, written down before createFeed: its SHA-256 when the intent is
+    # recorded, Amazon's feedDocumentId once the upload succeeded. An intent with a hash and no
+    # document id never reached createFeed (see services/recovery.py).
+    content_sha256: str | None = None
+    feed_document_id: str | None = None
     created_at: float
     submitted_at: float | None = None
     finished_at: float | None = None

@@ -8,6 +8,7 @@ Amazon. Any failure leaves every row either claimed by a recorded batch or pendi
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -27,7 +28,8 @@ from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message, split_all
 from amazon_sync.domain.model import LogKey, Offer, ShopContext
 from amazon_sync.errors import AmazonError, LeaseLost
-from amazon_sync.services.recovery import recover_orphan_intents
+from amazon_sync.services.calendar import enqueue_due_price_changes
+from amazon_sync.services.recovery import recover_orphan_intents, unresolved_marketplaces
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.services.steps import StepObserver, ignore_step
 
@@ -70,6 +72,9 @@ class ExportSummary:
     rows_released: int = 0
     continuation_rows: int = 0
     recovered_intents: int = 0
+    marketplaces_blocked: list[str] = field(default_factory=list)  # an orphan intent there is unresolved
+    calendar_rows: int = 0  # offers whose price changed by the clock since the last run
+    next_price_change_at: str | None = None
     duration_seconds: float = 0.0
     dry_run_documents: list[str] = field(default_factory=list)
     feed_ids: list[str] = field(default_factory=list)
@@ -151,6 +156,12 @@ class Exporter:
         try:
             summary.recovered_intents = recover_orphan_intents(self.state, self.gateway_for, self.now(),
                                                                lease_free=True)
+            # with the lease held, every intent still SUBMITTING is an orphan recovery could not resolve
+            summary.marketplaces_blocked = sorted(unresolved_marketplaces(self.state))
+            calendar = enqueue_due_price_changes(self.log, self.reader, self.config.marketplaces,
+                                                 datetime.fromtimestamp(self.now(), UTC))
+            summary.calendar_rows = calendar.rows
+            summary.next_price_change_at = calendar.next_change_at.isoformat() if calendar.next_change_at else None
             self._run_batch(request, marketplaces, summary)
         finally:
             self.state.release_lease("export", owner)
@@ -183,6 +194,7 @@ class Exporter:
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, request, keys)
             run.open_sales = {sku for _, sku in self.state.open_ended_sales(marketplace.marketplace_id)}
+            run.budget_left = marketplace.marketplace_id not in summary.marketplaces_blocked
             if run.full:
                 # products whose feed is still in flight are left out of a full pass: they come back later
                 progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
@@ -256,37 +268,55 @@ class Exporter:
         """The marketplace's feed documents, each yielded as soon as it is full; a chunk of offers for
         which ``skip`` says so is not read (it is left for a later run)."""
         def planned() -> Iterator[PlannedMessage]:
-            for chunk in self._offer_chunks(run, keys, run.full, in_flight):
+            for chunk, vanished in self._offer_chunks(run, keys, run.full, in_flight):
                 if not skip(chunk):
-                    yield from self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary)
+                    yield from self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary,
+                                          vanished=vanished)
 
         return split_all(run.splitter, planned())
 
     def _offer_chunks(self, run: MarketplaceRun, keys: dict[LogKey, bool], full: bool,
-                      in_flight: set[int]) -> Iterator[list[tuple[int, int]]]:
+                      in_flight: set[int]) -> Iterator[tuple[list[tuple[int, int]], bool]]:
+        """Chunks of offers to plan, each with True when its offers are no offers of the shop any more
+        but have SKUs that may be on Amazon (deleted, left the shop, or a product that got combinations)."""
+        marketplace_id, shop = run.config.marketplace_id, run.config.shop_id
         if full:
             for chunk in self.reader.all_offer_keys(run.context, OFFER_CHUNK):
-                yield [key for key in chunk if key[0] not in in_flight]
+                yield [key for key in chunk if key[0] not in in_flight], False
+            for chunk in self.log.vanished_offers(marketplace_id, shop, chunk_size=OFFER_CHUNK):
+                yield [key for key in chunk if key[0] not in in_flight], True
             return
         offers, _ = self.reader.expand(run.context, keys.items())
         ordered = sorted(offers)
         for start in range(0, len(ordered), OFFER_CHUNK):
-            yield ordered[start:start + OFFER_CHUNK]
+            yield ordered[start:start + OFFER_CHUNK], False
+        named = [key.id_product for key in keys if key.id_product and key.id_shop in (0, shop)]
+        for chunk in self.log.vanished_offers(marketplace_id, shop, products=named):
+            vanished = [key for key in chunk if key not in offers]
+            if vanished:
+                yield vanished, True
 
     def _plan(self, run: MarketplaceRun, chunk: list[tuple[int, int]], *, incremental: bool,
-              summary: ExportSummary) -> Iterator[PlannedMessage]:
+              summary: ExportSummary, vanished: bool = False) -> Iterator[PlannedMessage]:
         marketplace = run.config
-        offers = self.reader.read(run.context, chunk, datetime.fromtimestamp(self.now(), UTC))
-        summary.offers_read += len(offers)
+        if vanished:
+            offers = [Offer(product, attribute, None, 0, None, exists=False) for product, attribute in chunk]
+        else:
+            offers = self.reader.read(run.context, chunk, datetime.fromtimestamp(self.now(), UTC))
+            summary.offers_read += len(offers)
         self.progress(summary)
         known = self.log.known_skus(marketplace.marketplace_id, chunk)
         current_skus = [o.sku for o in offers if o.sku]
-        all_skus = sorted({*current_skus, *(s for skus in known.values() for s in skus)})
+        old_skus = sorted({s for o in offers for s in known.get(o.key, []) if s != o.sku})
+        # a SKU that moved to another offer of the shop is that offer's to send, not ours to zero
+        moved = self.reader.skus_in_use(run.context, old_skus) if old_skus and run.send_quantity else set()
+        all_skus = sorted({*current_skus, *old_skus})
         accepted = self.log.last_accepted(marketplace.marketplace_id, all_skus)
         for offer in offers:
-            # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon knows for it get stock 0.
+            # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon may have for it get stock 0.
             for old_sku in known.get(offer.key, []):
-                if old_sku != offer.sku and run.send_quantity and not marketplace.excluded(old_sku):
+                if (old_sku != offer.sku and old_sku not in moved and run.send_quantity
+                        and not marketplace.excluded(old_sku)):
                     gone = Offer(offer.id_product, offer.id_product_attribute, old_sku, 0, None)
                     planned = plan_message(gone, marketplace.model_copy(update={"send_price": False}),
                                            send_quantity=True, last_accepted=None)
@@ -369,14 +399,21 @@ class Exporter:
         self.on_step("after_s3")
         record = FeedRecord(intent_id=intent_id, batch_id=batch.batch_id, marketplace_id=marketplace_id,
                             document_key=document_key, manifest_key=manifest_key,
-                            message_count=len(document.messages), created_at=self.now())
+                            message_count=len(document.messages), created_at=self.now(),
+                            content_sha256=hashlib.sha256(document.body).hexdigest())
         self.state.save_feed(record)
         batch.feed_intents.append(intent_id)
         self.state.put_batch(batch)
+        # From here on Amazon may apply these messages: their SKUs are "possibly on Amazon".
+        self.log.note_submitted(marketplace_id, document.messages)
         if run.gateway is None:
             run.gateway = self.gateway_for(marketplace_id)
         try:
             document_id = run.gateway.submit_document(document.body)
+            # written down before createFeed: a crashed run's intent is matched by it, never by time alone
+            record.feed_document_id = document_id
+            self.state.save_feed(record)
+            self.on_step("before_create_feed")
             feed_id = run.gateway.create_feed(document_id, marketplace_id)
         except AmazonError as exc:
             # Nothing reached Amazon (or Amazon will not take more now): the rows go back to the queue.

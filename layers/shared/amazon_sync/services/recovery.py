@@ -1,9 +1,14 @@
 """Putting right what a crashed export left behind.
 
-- A feed intent recorded as SUBMITTING was cut off between "about to submit" and "submitted". Amazon
-  is asked which feeds it received in that window: the feed found is adopted (so its rows are
-  acknowledged exactly once and no feed goes unnoticed); if none was received, the intent is abandoned
-  and its rows go back to the queue.
+- A feed intent recorded as SUBMITTING was cut off between "about to submit" and "submitted". The
+  intent names its document before createFeed (its SHA-256, then Amazon's feedDocumentId once the
+  upload succeeded). Without a feedDocumentId, createFeed was never called: the intent is abandoned
+  without asking Amazon. With one, Amazon is asked which feeds it received since: Amazon's feed list
+  does not say which document a feed was made from (getFeeds/getFeed return no inputFeedDocumentId),
+  so the document is made unique another way: no run calls createFeed on a marketplace while an
+  intent there is unresolved (the export checks this after recovery). An unknown feed created after
+  the intent can then only be this document's: it is adopted (its rows are acknowledged exactly once
+  and no feed goes unnoticed); if none was received, the intent is abandoned and its rows go back.
 - A batch still BUILDING after its lease expired is marked interrupted: rows it never covered by a
   submitted message go back to the queue. Rows claimed by a batch nobody recorded go back too.
 """
@@ -26,6 +31,12 @@ SEARCH_WINDOW_SECONDS = 900.0
 CLOCK_SKEW_SECONDS = 5.0
 
 
+def unresolved_marketplaces(state: StateStore) -> set[str]:
+    """Marketplaces with an intent whose fate on Amazon is still unknown: nothing may be submitted
+    there until it is resolved, or a feed of ours could not be told apart from that intent's."""
+    return {f.marketplace_id for f in state.feeds_in_flight() if f.status == "SUBMITTING"}
+
+
 def recover_orphan_intents(state: StateStore, gateway_for: Callable[[str], FeedsGateway], now: float, *,
                            lease_free: bool, lease_seconds: float = 900.0) -> int:
     """Resolve SUBMITTING intents no live run owns; returns how many were resolved."""
@@ -43,6 +54,11 @@ def recover_orphan_intents(state: StateStore, gateway_for: Callable[[str], Feeds
 
 
 def _resolve(state: StateStore, gateway: FeedsGateway, intent: FeedRecord, now: float) -> bool:
+    if intent.content_sha256 is not None and intent.feed_document_id is None:
+        intent.status, intent.finished_at = "ABANDONED", now
+        intent.attention = "the run stopped before its document was uploaded: createFeed was never called"
+        logger.warning("intent %s never reached createFeed: its rows go back to the queue", intent.intent_id)
+        return state.save_feed(intent, expected_status="SUBMITTING")
     batch = state.get_batch(intent.batch_id)
     later = [f.created_at for f in (state.get_feed(i) for i in (batch.feed_intents if batch else []))
              if f is not None and f.marketplace_id == intent.marketplace_id and f.created_at > intent.created_at]

@@ -13,6 +13,7 @@ from typing import Literal
 Step = Literal[
     "after_claim",  # export: the batch's rows are claimed
     "after_s3",  # export: a feed document and its manifest are in S3, no intent recorded yet
+    "before_create_feed",  # export: the document is uploaded and its id recorded, createFeed not called
     "after_create_feed",  # export: Amazon has the feed, its record still says SUBMITTING
     "after_report",  # acknowledgment: the verdict is read and the report kept, the record not yet saved
     "before_settle",  # acknowledgment: the feed's record is saved, its batch's rows not yet settled

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import pymysql
 from pymysql.connections import Connection
@@ -212,6 +213,27 @@ class EventLog:
                             "change_kind) VALUES (%s, %s, %s, %s)", rows)
         return len(rows)
 
+    # -- the price calendar's progress ------------------------------------------------------------
+
+    def calendar_checked_until(self, name: str) -> datetime | None:
+        """Up to when the price calendar named ``name`` has been looked at (None: never)."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT `value` FROM {self.t.meta} WHERE `name` = %s", (f"calendar:{name}",))
+            row = cur.fetchone()
+        return datetime.fromisoformat(str(row[0])) if row else None
+
+    def enqueue_calendar(self, name: str, keys: Sequence[LogKey], until: datetime) -> int:
+        """Log rows of kind ``calendar`` for offers whose price changed by the clock, and the calendar's
+        new position, in one transaction: a crash either does both or neither."""
+        with transaction(self.conn) as cur:
+            if keys:
+                cur.executemany(f"INSERT INTO {self.t.log} (id_product, id_product_attribute, id_shop, change_kind) "
+                                "VALUES (%s, %s, %s, 'calendar')",
+                                [(k.id_product, k.id_product_attribute, k.id_shop) for k in keys])
+            cur.execute(f"INSERT INTO {self.t.meta} (`name`, `value`) VALUES (%s, %s) "
+                        "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)", (f"calendar:{name}", until.isoformat()))
+        return len(keys)
+
     # -- what Amazon accepted last ----------------------------------------------------------------
 
     def last_accepted(self, marketplace_id: str, skus: Sequence[str]) -> dict[str, AcceptedOffer]:
@@ -226,7 +248,8 @@ class EventLog:
         return found
 
     def known_skus(self, marketplace_id: str, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], list[str]]:
-        """SKUs last accepted for these offers: how to reach an offer PrestaShop no longer has."""
+        """SKUs that may be on Amazon for these offers: how to reach an offer PrestaShop no longer has,
+        or a SKU the offer no longer uses."""
         found: dict[tuple[int, int], list[str]] = {}
         products = sorted({p for p, _ in keys})
         wanted = set(keys)
@@ -258,6 +281,63 @@ class EventLog:
                     "quantity = COALESCE(VALUES(quantity), quantity), price = COALESCE(VALUES(price), price), "
                     "fingerprint = VALUES(fingerprint), accepted_at = VALUES(accepted_at)",
                     rows[start:start + self.chunk])
+
+    # -- what may be on Amazon ---------------------------------------------------------------------
+    # The offer-state table is the one list of SKUs Amazon may have: a SKU enters it when a message
+    # carrying it is about to be submitted (Amazon may apply a feed in part, even one it calls FATAL),
+    # and its row says which offer it was sent for. Every SKU in it whose offer vanished, or whose
+    # offer now has another SKU, is sent quantity 0 (see the export's ``_plan``).
+
+    def note_submitted(self, marketplace_id: str, messages: Sequence[FeedMessageRef]) -> None:
+        """Messages about to reach Amazon: from now on their SKUs may exist there, for these offers.
+        What was last accepted for a SKU (quantity, price, fingerprint) is kept."""
+        rows = [(marketplace_id, m.sku, m.id_product, m.id_product_attribute) for m in messages]
+        for start in range(0, len(rows), self.chunk):
+            with self.conn.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {self.t.offer_state} (marketplace_id, sku, id_product, id_product_attribute) "
+                    "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE id_product = VALUES(id_product), "
+                    "id_product_attribute = VALUES(id_product_attribute)", rows[start:start + self.chunk])
+
+    def vanished_offers(self, marketplace_id: str, id_shop: int, products: Sequence[int] | None = None,
+                        chunk_size: int = 5000) -> Iterator[list[tuple[int, int]]]:
+        """Offers (product, combination) with SKUs that may be on Amazon which are no offer of the shop
+        any more: the product or combination was deleted or left the shop, or a product that had no
+        combinations got some. With ``products``, only offers of those products; else all, in chunks."""
+        t = self.t
+        is_offer = (
+            f"EXISTS (SELECT 1 FROM {t.table('product_shop')} ps WHERE ps.id_product = os.id_product "
+            "AND ps.id_shop = %s AND IF(os.id_product_attribute = 0, "
+            f"NOT EXISTS (SELECT 1 FROM {t.table('product_attribute_shop')} x WHERE x.id_product = os.id_product "
+            "AND x.id_shop = %s), "
+            f"EXISTS (SELECT 1 FROM {t.table('product_attribute_shop')} pas WHERE pas.id_product = os.id_product "
+            "AND pas.id_product_attribute = os.id_product_attribute AND pas.id_shop = %s)))")
+        if products is not None:
+            wanted = sorted(set(products))
+            for start in range(0, len(wanted), self.chunk):
+                part = wanted[start:start + self.chunk]
+                with self.conn.cursor() as cur:
+                    cur.execute(f"SELECT DISTINCT id_product, id_product_attribute FROM {t.offer_state} os "
+                                f"WHERE marketplace_id = %s AND id_product IN ({placeholders(part)}) AND NOT {is_offer} "
+                                "ORDER BY id_product, id_product_attribute",
+                                (marketplace_id, *part, id_shop, id_shop, id_shop))
+                    found = [(int(a), int(b)) for a, b in cur.fetchall()]
+                if found:
+                    yield found
+            return
+        last = (-1, -1)
+        while True:
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT DISTINCT id_product, id_product_attribute FROM {t.offer_state} os "
+                            "WHERE marketplace_id = %s AND (id_product > %s OR (id_product = %s AND "
+                            f"id_product_attribute > %s)) AND NOT {is_offer} "
+                            "ORDER BY id_product, id_product_attribute LIMIT %s",
+                            (marketplace_id, last[0], last[0], last[1], id_shop, id_shop, id_shop, chunk_size))
+                found = [(int(a), int(b)) for a, b in cur.fetchall()]
+            if not found:
+                return
+            yield found
+            last = found[-1]
 
     def forget_accepted(self, marketplace_id: str, skus: Sequence[str]) -> None:
         """After a feed Amazon may have applied in part, the next change of these SKUs is always sent."""

@@ -15,6 +15,7 @@ from pymysql.connections import Connection
 
 from amazon_sync.adapters.mysql.connection import placeholders
 from amazon_sync.adapters.mysql.schema import Tables
+from amazon_sync.domain.calendar import CalendarWindow, PriceBoundary, from_shop_local, shop_local
 from amazon_sync.domain.model import (
     LogKey,
     Offer,
@@ -361,6 +362,66 @@ class OfferReader:
             return None
         parsed = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
         return parsed.replace(tzinfo=ctx.timezone).astimezone(UTC)
+
+    # -- the price calendar -----------------------------------------------------------------------
+    # The specific prices the offer reader considers (no cart, customer or group; from quantity 1) in
+    # this shop or every shop; currency and country are not filtered: a boundary too many only sends
+    # an unchanged offer, which the export skips.
+    _CALENDAR_FILTER = ("id_cart = 0 AND id_customer = 0 AND id_group = 0 AND from_quantity <= 1 "
+                        "AND id_shop IN (0, %s)")
+
+    def price_boundaries(self, id_shop: int, zone: ZoneInfo, window: CalendarWindow) -> list[PriceBoundary]:
+        """Specific prices of the shop that start or end inside the window."""
+        since, until = shop_local(window.since, zone), shop_local(window.until, zone)
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT id_product, id_product_attribute, CAST(`from` AS CHAR), CAST(`to` AS CHAR) "
+                f"FROM {self.t.table('specific_price')} WHERE {self._CALENDAR_FILTER} "
+                "AND ((`from` > %s AND `from` <= %s) OR (`to` > %s AND `to` <= %s))",
+                (id_shop, since, until, since, until))
+            rows = cur.fetchall()
+        found = []
+        for product, attribute, start, end in rows:
+            for value in (start, end):
+                if not _zero_date(value):
+                    moment = from_shop_local(datetime.fromisoformat(str(value)), zone)
+                    found.append(PriceBoundary(moment, int(product), int(attribute)))
+        return found
+
+    def next_price_boundary(self, id_shop: int, zone: ZoneInfo, after: datetime) -> datetime | None:
+        """The next moment after ``after`` at which a specific price of the shop starts or ends."""
+        local = shop_local(after, zone)
+        with self.conn.cursor() as cur:
+            cur.execute(
+                "SELECT CAST(LEAST(COALESCE(MIN(IF(`from` > %s, `from`, NULL)), '9999-12-31 23:59:59'), "
+                "COALESCE(MIN(IF(`to` > %s, `to`, NULL)), '9999-12-31 23:59:59')) AS CHAR) "
+                f"FROM {self.t.table('specific_price')} WHERE {self._CALENDAR_FILTER} AND (`from` > %s OR `to` > %s)",
+                (local, local, id_shop, local, local))
+            row = cur.fetchone()
+        if not row or row[0] is None or str(row[0]).startswith("9999"):
+            return None
+        return from_shop_local(datetime.fromisoformat(str(row[0])), zone)
+
+    def skus_in_use(self, ctx: ShopContext, skus: Sequence[str]) -> set[str]:
+        """Which of these SKUs an offer of the shop uses now (a simple product, or a combination)."""
+        t, field_, shop = self.t, self.sku_field, ctx.id_shop
+        found: set[str] = set()
+        for start in range(0, len(skus), _CHUNK):
+            part = list(skus[start:start + _CHUNK])
+            with self.conn.cursor() as cur:
+                cur.execute(
+                    f"SELECT pa.{field_} FROM {t.table('product_attribute')} pa "
+                    f"JOIN {t.table('product_attribute_shop')} pas ON pas.id_product_attribute = "
+                    "pa.id_product_attribute AND pas.id_shop = %s "
+                    f"JOIN {t.table('product_shop')} ps ON ps.id_product = pa.id_product AND ps.id_shop = %s "
+                    f"WHERE pa.{field_} IN ({_placeholders(part)}) "
+                    f"UNION SELECT p.{field_} FROM {t.table('product')} p "
+                    f"JOIN {t.table('product_shop')} ps ON ps.id_product = p.id_product AND ps.id_shop = %s "
+                    f"WHERE p.{field_} IN ({_placeholders(part)}) AND NOT EXISTS (SELECT 1 FROM "
+                    f"{t.table('product_attribute_shop')} x WHERE x.id_product = p.id_product AND x.id_shop = %s)",
+                    (shop, shop, *part, shop, *part, shop))
+                found.update(str(row[0]) for row in cur.fetchall())
+        return found
 
     def _duplicate_skus(self, skus: list[str]) -> set[str]:
         """SKUs used more than once among simple products and combinations (a product with

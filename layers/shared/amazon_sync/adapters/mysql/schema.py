@@ -88,10 +88,16 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
             ],
         ),
+        (
+            2,
+            "log rows of kind 'calendar': offers whose price changes by the clock",
+            # appending a value to an ENUM is a metadata-only change: no table copy, no long lock
+            [f"ALTER TABLE {t.log} MODIFY `change_kind` ENUM('stock', 'price', 'product', 'calendar') NOT NULL"],
+        ),
     ]
 
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def installed_version(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> int:
