@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -87,14 +88,16 @@ class Stack:
     def listing(self, sku: str) -> dict[str, Any]:
         return httpx.get(f"{self.simulator.url}/_simulator/listings/{sku}").json()
 
-    def expected(self, marketplace: str = MARKETPLACE_FR) -> dict[str, tuple[int, Decimal, Decimal | None]]:
+    def expected(self, marketplace: str = MARKETPLACE_FR,
+                 now: datetime | None = None) -> dict[str, tuple[int, Decimal, Decimal | None]]:
         """What Amazon should show per SKU: PrestaShop's values with the configuration's rules."""
-        listings = expected_listings(self.db.conn, self.db.tables, self.runtime.config, marketplace)
+        listings = expected_listings(self.db.conn, self.db.tables, self.runtime.config, marketplace, now)
         return {sku: (e.quantity, e.price, e.sale) for sku, e in listings.items()}
 
-    def mismatches(self, marketplace: str = MARKETPLACE_FR, skus: set[str] | None = None) -> list[str]:
+    def mismatches(self, marketplace: str = MARKETPLACE_FR, skus: set[str] | None = None,
+                   now: datetime | None = None, quantity_too: bool = True) -> list[str]:
         problems = []
-        for sku, (quantity, price, sale) in self.expected(marketplace).items():
+        for sku, (quantity, price, sale) in self.expected(marketplace, now).items():
             if skus is not None and sku not in skus:
                 continue
             listing = self.amazon.listings.get(sku)
@@ -105,8 +108,8 @@ class Stack:
             offer = listing.offer(marketplace) or {}
             discounted = offer.get("discounted_price")
             amazon_sale = Decimal(str(discounted[0]["schedule"][0]["value_with_tax"])) if discounted else None
-            if (listing.quantity() != quantity or amazon_price is None or Decimal(str(amazon_price)) != price
-                    or amazon_sale != sale):
+            if ((quantity_too and listing.quantity() != quantity) or amazon_price is None
+                    or Decimal(str(amazon_price)) != price or amazon_sale != sale):
                 problems.append(f"{sku}: Amazon {listing.quantity()} @ {amazon_price} (sale {amazon_sale}), "
                                 f"PrestaShop {quantity} @ {price} (sale {sale})")
         return problems
@@ -173,12 +176,16 @@ def make_stack(shop_db, simulator, monkeypatch, tmp_path, aws, amazon_models):
     yield make
     if amazon_models is None:
         return
-    s3 = boto3.client("s3")
     for stack in built:
-        keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
-                for o in page.get("Contents", [])]
-        for key in keys:
-            if key.startswith(("feeds/", "dry-run/")) and key.endswith(".json") and ".report." not in key:
-                document = json.loads(s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read())
-                problems = [e.message for e in amazon_models.feed.iter_errors(document)]
-                assert problems == [], f"{key} does not match the JSON_LISTINGS_FEED schema: {problems[:3]}"
+        check_documents_against_schema(stack, amazon_models)
+
+
+def check_documents_against_schema(stack: Stack, amazon_models: Any) -> None:
+    s3 = boto3.client("s3")
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=stack.bucket)
+            for o in page.get("Contents", [])]
+    for key in keys:
+        if key.startswith(("feeds/", "dry-run/")) and key.endswith(".json") and ".report." not in key:
+            document = json.loads(s3.get_object(Bucket=stack.bucket, Key=key)["Body"].read())
+            problems = [e.message for e in amazon_models.feed.iter_errors(document)]
+            assert problems == [], f"{key} does not match the JSON_LISTINGS_FEED schema: {problems[:3]}"

@@ -6,6 +6,7 @@ The demo and the tests compare the (simulated) Amazon with this; the export itse
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 import pymysql
@@ -24,7 +25,8 @@ class ExpectedListing:
 
 
 def expected_listings(conn: Connection[pymysql.cursors.Cursor], tables: Tables, config: SyncConfig,
-                      marketplace_id: str) -> dict[str, ExpectedListing]:
+                      marketplace_id: str, now: datetime | None = None) -> dict[str, ExpectedListing]:
+    """At ``now`` (default: the present), which decides the sale windows in force."""
     marketplace = config.marketplace(marketplace_id)
     reader = OfferReader(conn, tables, config.sku_field)
     ctx = reader.shop_context(marketplace.shop_id, marketplace.country, marketplace.currency,
@@ -32,7 +34,7 @@ def expected_listings(conn: Connection[pymysql.cursors.Cursor], tables: Tables, 
                               marketplace.allow_orders_when_out_of_stock)
     expected: dict[str, ExpectedListing] = {}
     for chunk in reader.all_offer_keys(ctx):
-        for offer in reader.read(ctx, chunk):
+        for offer in reader.read(ctx, chunk, now):
             if not offer.sendable or offer.sku is None or offer.price is None:
                 continue
             price = marketplace.offer_price(offer.price)
