@@ -17,8 +17,8 @@ import pytest
 
 from amazon_sync.adapters.mysql.schema import FAILED
 from amazon_sync.services.export import ExportRequest
-from amazon_sync_devkit.crashes import CrashPoint, crash_at
 from amazon_sync_devkit.catalogue import CatalogueSpec
+from amazon_sync_devkit.crashes import CrashPoint, crash_at
 from tests.conftest import MARKETPLACE_FR
 
 

@@ -318,8 +318,8 @@ class EventLog:
                 part = wanted[start:start + self.chunk]
                 with self.conn.cursor() as cur:
                     cur.execute(f"SELECT DISTINCT id_product, id_product_attribute FROM {t.offer_state} os "
-                                f"WHERE marketplace_id = %s AND id_product IN ({placeholders(part)}) AND NOT {is_offer} "
-                                "ORDER BY id_product, id_product_attribute",
+                                f"WHERE marketplace_id = %s AND id_product IN ({placeholders(part)}) "
+                                f"AND NOT {is_offer} ORDER BY id_product, id_product_attribute",
                                 (marketplace_id, *part, id_shop, id_shop, id_shop))
                     found = [(int(a), int(b)) for a, b in cur.fetchall()]
                 if found:

@@ -414,10 +414,10 @@ class OfferReader:
                     f"JOIN {t.table('product_attribute_shop')} pas ON pas.id_product_attribute = "
                     "pa.id_product_attribute AND pas.id_shop = %s "
                     f"JOIN {t.table('product_shop')} ps ON ps.id_product = pa.id_product AND ps.id_shop = %s "
-                    f"WHERE pa.{field_} IN ({_placeholders(part)}) "
+                    f"WHERE pa.{field_} IN ({placeholders(part)}) "
                     f"UNION SELECT p.{field_} FROM {t.table('product')} p "
                     f"JOIN {t.table('product_shop')} ps ON ps.id_product = p.id_product AND ps.id_shop = %s "
-                    f"WHERE p.{field_} IN ({_placeholders(part)}) AND NOT EXISTS (SELECT 1 FROM "
+                    f"WHERE p.{field_} IN ({placeholders(part)}) AND NOT EXISTS (SELECT 1 FROM "
                     f"{t.table('product_attribute_shop')} x WHERE x.id_product = p.id_product AND x.id_shop = %s)",
                     (shop, shop, *part, shop, *part, shop))
                 found.update(str(row[0]) for row in cur.fetchall())
