@@ -22,7 +22,7 @@ _DATABASE = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 RUNTIME_OWN_TABLES = {
     "amazon_sync_log": "SELECT, INSERT, UPDATE, DELETE",   # claim, continuation rows, release, delete
     "amazon_sync_offer_state": "SELECT, INSERT, UPDATE",   # remember / forget what Amazon accepted
-    "amazon_sync_meta": "SELECT",                          # the schema version check
+    "amazon_sync_meta": "SELECT, INSERT, UPDATE",          # the schema version check, the price calendar
 }
 # The installer creates, upgrades and drops the sync's tables and writes the schema version; the triggers
 # run as their definer (the installer), who therefore needs INSERT on the log.

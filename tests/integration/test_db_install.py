@@ -30,6 +30,21 @@ def test_install_twice_changes_nothing(shop_db):
     assert shop_db.sql("SHOW CREATE TABLE ps_amazon_sync_log") == before
 
 
+def test_a_version_1_log_is_upgraded_and_refused_until_then(shop_db):
+    """Version 2 adds the 'calendar' change kind; a log installed by version 1 keeps its rows."""
+    shop_db.sql("ALTER TABLE ps_amazon_sync_log MODIFY change_kind ENUM('stock', 'price', 'product') NOT NULL")
+    shop_db.sql("UPDATE ps_amazon_sync_meta SET `value` = '1' WHERE `name` = 'schema_version'")
+    shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (3, 'stock')")
+    with pytest.raises(SchemaMissing, match="out of date"):
+        require_log(shop_db.conn, shop_db.tables)
+    assert install(shop_db.conn, shop_db.tables) == ["v2: log rows of kind 'calendar': offers whose price changes "
+                                                     "by the clock"]
+    require_log(shop_db.conn, shop_db.tables)
+    shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'calendar')")
+    assert shop_db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
+        (3, "stock"), (4, "calendar")]
+
+
 def test_cli_install_with_triggers_then_uninstall(mariadb, env_for, capsys):
     db = make_database(mariadb, prefix="shop7_", triggers=False)
     env_for(db)
