@@ -41,8 +41,8 @@ from tests.conftest import MARKETPLACE_FR
 from tests.stack import MARKETPLACE_DE, base_config, build_stack, check_documents_against_schema
 from tests.system import processes
 
-SEEDS = int(os.environ.get("SOAK_SEEDS", "2"))
-STEPS = int(os.environ.get("SOAK_STEPS", "60"))
+SEEDS = int(os.environ.get("SOAK_SEEDS", "1"))
+STEPS = int(os.environ.get("SOAK_STEPS", "25"))
 EXPORT_STEPS = ["after_claim", "after_s3", "before_create_feed", "after_create_feed"]
 ACK_STEPS = ["after_report", "before_settle"]
 KILL_TIMEOUT = 120.0
@@ -79,30 +79,37 @@ class DeletionAudit:
                      "VALUES (OLD.id_amazon_sync_log, OLD.id_product, OLD.id_product_attribute, OLD.id_shop, "
                      "OLD.batch_id, OLD.state)")
 
-    def covering_messages(self, batch_id, key):
+    def batch_messages(self, batch_id):
+        """Every message of the batch's feeds, with its feed and shop (read once per check)."""
         state, store = self.stack.runtime.state, self.stack.runtime.store
         batch = state.get_batch(batch_id)
         shops = {m.marketplace_id: m.shop_id for m in self.stack.runtime.config.marketplaces}
+        messages = []
         for intent_id in batch.feed_intents if batch else []:
             feed = state.get_feed(intent_id)
-            if feed is None:
-                continue
-            for row in get_json_gz(store, feed.manifest_key):
-                ref = FeedMessageRef.from_row(row)
-                if ((key[0] in (0, ref.id_product)) and (key[1] in (0, ref.id_product_attribute))
-                        and key[2] in (0, shops[feed.marketplace_id])):
-                    yield feed, ref
+            if feed is not None:
+                messages.extend((feed, FeedMessageRef.from_row(row), shops[feed.marketplace_id])
+                                for row in get_json_gz(store, feed.manifest_key))
+        return messages
+
+    @staticmethod
+    def covering(messages, key):
+        return [(feed, ref) for feed, ref, shop in messages if key[0] in (0, ref.id_product)
+                and key[1] in (0, ref.id_product_attribute) and key[2] in (0, shop)]
 
     def check(self):
         rows = self.stack.db.sql("SELECT id, row_id, id_product, id_product_attribute, id_shop, batch_id, state "
                                  "FROM audit_deleted WHERE id > %s ORDER BY id", (self.checked_up_to,))
         amazon = self.stack.amazon
+        batches: dict[int, list[Any]] = {}
         for audit_id, row_id, product, attribute, shop, batch_id, state in rows:
             self.checked_up_to = audit_id
             self.deleted += 1
             if state != 1:
                 self.violations.append(f"row {row_id} deleted in state {state}, not claimed")
-            for feed, ref in self.covering_messages(batch_id, (product, attribute, shop)):
+            if batch_id not in batches:
+                batches[batch_id] = self.batch_messages(batch_id)
+            for feed, ref in self.covering(batches[batch_id], (product, attribute, shop)):
                 simulated = amazon.feeds.get(feed.feed_id) if feed.feed_id else None
                 if simulated is None or simulated.status != "DONE":
                     self.violations.append(f"row {row_id} deleted while feed {feed.feed_id} is "
@@ -314,8 +321,10 @@ def test_no_update_is_ever_lost(shop_db, simulator, monkeypatch, tmp_path, moto_
                                       unicode_skus=False), config)
     audit = DeletionAudit(stack)
     driver = Driver(stack, random.Random(seed), seed)
+    phases = {"start": time.monotonic()}
     driver.export(kill=0, mode="full")  # the reconciliation a merchant runs after set-up
     driver.run_until_quiet()
+    phases["first sync"] = time.monotonic()
     driver.start_writer()
     try:
         for _ in range(STEPS):
@@ -323,8 +332,10 @@ def test_no_update_is_ever_lost(shop_db, simulator, monkeypatch, tmp_path, moto_
             audit.check()
     finally:
         changes = driver.stop_writer()
+    phases["steps"] = time.monotonic()
     driver.run_until_quiet()
     audit.check()
+    phases["until quiet"] = time.monotonic()
 
     at = datetime.fromtimestamp(driver.last_export_at, UTC)  # the sale windows in force at the last export
     failed_products = {int(r[0]) for r in stack.db.sql(
@@ -341,13 +352,15 @@ def test_no_update_is_ever_lost(shop_db, simulator, monkeypatch, tmp_path, moto_
     # the German marketplace carries prices only: quantity is the French shop's (one per region)
     assert stack.mismatches(MARKETPLACE_DE, de_skus, at, quantity_too=False) == []
     # every SKU the French shop no longer has (deleted, renamed, left the shop) shows no stock
+    in_shop = current_skus(stack, MARKETPLACE_FR)
     gone = {sku: listing.quantity() for sku, listing in stack.amazon.listings.items()
-            if sku not in current_skus(stack, MARKETPLACE_FR) and not of_failed_product(sku)}
+            if sku not in in_shop and not of_failed_product(sku)}
     assert {sku: q for sku, q in gone.items() if q not in (0, None)} == {}
     assert audit.violations == []
     assert audit.deleted > 0
     print(f"seed {seed}: {STEPS} steps, {driver.invocations} handler processes, kills {driver.kills}, "
           f"shop changes {changes}, {len(gone)} SKUs gone from the shop, {len(failed_products)} failed products, "
-          f"seconds in handlers {({k: round(v, 1) for k, v in driver.seconds.items()})}")
+          f"seconds in handlers {({k: round(v, 1) for k, v in driver.seconds.items()})}, phases "
+          f"{({name: round(at - phases['start'], 1) for name, at in phases.items() if name != 'start'})}")
     if amazon_models is not None:
         check_documents_against_schema(stack, amazon_models)
