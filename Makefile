@@ -6,8 +6,8 @@ BIN   := $(VENV)/bin
 PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
-.PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy test unit demo bench-export bench-ack \
-        bench-triggers soak clean
+.PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy test unit demo bench-coldstart bench-export \
+        bench-ack bench-triggers soak clean
 
 setup: $(VENV)/.installed mariadb
 
@@ -112,3 +112,8 @@ bench-ack: setup
 # A long randomized no-lost-update run (the test suite runs a moderate one).
 soak: setup
 	@SOAK_SEEDS=$${SOAK_SEEDS:-30} SOAK_STEPS=$${SOAK_STEPS:-300} $(BIN)/pytest -q -p no:logging tests/system/test_no_lost_update.py
+
+# Cold start per function: imports in fresh interpreters and a first invocation, the layer as built.
+bench-coldstart: setup $(SAM_VENV)/.installed
+	@$(SAM) build --region eu-west-1 >.sam-build.log 2>&1 || { cat .sam-build.log; exit 1; }
+	@$(BIN)/python -m bench.bench_coldstart

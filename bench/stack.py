@@ -101,26 +101,27 @@ class BenchStack:
     catalogue: Catalogue
     simulator_url: str
     runtime: Runtime
+    env: dict[str, str]  # what a function deployed on this stack would find in its environment
 
     def advance_amazon(self, seconds: float) -> None:
         httpx.post(f"{self.simulator_url}/_simulator/clock", json={"advance": seconds}, timeout=3600)
 
 
 @contextmanager
-def bench_stack(tmp: str, *, triggers: bool = False) -> Iterator[BenchStack]:
+def bench_stack(tmp: str, *, triggers: bool = False, offers: int = OFFERS, rows: int = ROWS) -> Iterator[BenchStack]:
     processes: list[subprocess.Popen[bytes]] = []
     try:
         with ThrowawayMariaDB(buffer_pool="1G") as server:
             started = time.perf_counter()
             settings, catalogue = shop_database(server, "bench", CatalogueSpec(
-                products=OFFERS, combination_share=0, shops=1, specific_price_share=0.05, seed=1, unicode_skus=True))
+                products=offers, combination_share=0, shops=1, specific_price_share=0.05, seed=1, unicode_skus=True))
             conn = connect(settings)
-            seed_log_rows(conn, TABLES, catalogue.offers, ROWS)
+            seed_log_rows(conn, TABLES, catalogue.offers, rows)
             if triggers:
                 from amazon_sync.adapters.mysql.schema import install_triggers
                 install_triggers(conn, TABLES)
             conn.close()
-            print(f"# set-up: {OFFERS} offers, {ROWS} log rows in {time.perf_counter() - started:.1f} s", flush=True)
+            print(f"# set-up: {offers} offers, {rows} log rows in {time.perf_counter() - started:.1f} s", flush=True)
             moto_port, sim_port = free_port(), free_port()
             processes.append(subprocess.Popen([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
@@ -152,7 +153,8 @@ def bench_stack(tmp: str, *, triggers: bool = False) -> Iterator[BenchStack]:
                    "LWA_TOKEN_URL": f"{sim_url}/auth/o2/token", "DB_HOST": "127.0.0.1",
                    "DB_PORT": str(server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": "bench"}
             runtime = Runtime.from_env({**os.environ, **env})
-            yield BenchStack(server, settings, catalogue, sim_url, runtime)
+            yield BenchStack(server, settings, catalogue, sim_url, runtime, {**env, **{
+                k: v for k, v in os.environ.items() if k.startswith("AWS_")}})
     finally:
         for process in processes:
             process.terminate()

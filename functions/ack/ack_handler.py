@@ -1,26 +1,32 @@
 """Acknowledgment Lambda: on its schedule (polling), by hand, and from FEED_PROCESSING_FINISHED
-notifications delivered through SQS (partial batch responses: one bad message fails alone)."""
+notifications delivered through SQS (partial batch responses: one bad message fails alone).
+
+The SQS batch utility is imported by the first notification batch, the X-Ray SDK only when tracing
+through it is switched on (amazon_sync.tracing): a scheduled poll never pays for either.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools import Logger, Metrics
 from pydantic import ValidationError
 
 from amazon_sync.bootstrap import shared_runtime
 from amazon_sync.errors import validation_problems
 from amazon_sync.metrics import publish_ack
 from amazon_sync.services.acknowledge import AckRequest, FeedNotification
+from amazon_sync.tracing import traced
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
-processor = BatchProcessor(event_type=EventType.SQS)
 runtime = shared_runtime
 # A notification is worth starting only with time to download and settle a report; otherwise it fails
 # back to the queue (ReportBatchItemFailures) and is delivered again, to a fresh invocation.
@@ -29,6 +35,13 @@ NOTIFICATION_MIN_SECONDS = 60.0
 
 class NoTimeLeft(Exception):
     """Raised for a notification the invocation has no time left for: SQS delivers it again."""
+
+
+@functools.cache
+def sqs_processor() -> BatchProcessor:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+
+    return BatchProcessor(event_type=EventType.SQS)
 
 
 def handle_notification(record: SQSRecord, lambda_context: LambdaContext) -> None:
@@ -49,12 +62,14 @@ def handle_notification(record: SQSRecord, lambda_context: LambdaContext) -> Non
 
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
     event = event or {}
     if "Records" in event:
-        response = process_partial_response(event=event, record_handler=handle_notification, processor=processor,
-                                            context=context)
+        from aws_lambda_powertools.utilities.batch import process_partial_response
+
+        response = process_partial_response(event=event, record_handler=handle_notification,
+                                            processor=sqs_processor(), context=context)
         return dict(response)
     try:
         request = AckRequest.model_validate({k: v for k, v in event.items() if k not in ("source", "scheduledTime")})

@@ -2,32 +2,34 @@
 
 Event: {"mode": "incremental" | "full", "marketplaces": [...], "dryRun": bool}; the schedule adds
 "scheduledTime", by which repeated deliveries of one schedule tick are recognised and run once.
+
+Only what every run needs is imported with the module (a cold start pays for it): the idempotency
+utility and its DynamoDB client are built by the first scheduled run, the SP-API client by the first
+feed, the X-Ray SDK only when tracing through it is switched on (amazon_sync.tracing).
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
-    IdempotencyConfig,
-    idempotent_function,
-)
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from aws_lambda_powertools import Logger, Metrics
 from pydantic import ValidationError
 
 from amazon_sync.bootstrap import shared_runtime
 from amazon_sync.errors import SyncError, validation_problems
 from amazon_sync.metrics import publish_export
 from amazon_sync.services.export import ExportRequest, ExportSummary
+from amazon_sync.tracing import traced
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.idempotency import IdempotencyConfig
+    from aws_lambda_powertools.utilities.typing import LambdaContext
 
 logger = Logger()
 metrics = Metrics()
-tracer = Tracer()
-idempotency = IdempotencyConfig(event_key_jmespath="scheduledTime", expires_after_seconds=24 * 3600)
-persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "idempotency"))
 runtime = shared_runtime
 
 
@@ -43,15 +45,32 @@ def export(request: ExportRequest, context: LambdaContext) -> dict[str, Any]:
     return summary.as_dict()
 
 
-@idempotent_function(data_keyword_argument="request", config=idempotency,  # type: ignore[untyped-decorator]
-                     persistence_store=persistence)
 def scheduled_export(*, request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return export(ExportRequest.model_validate(request), context)
 
 
+@functools.cache
+def once_per_tick() -> tuple[IdempotencyConfig, Callable[..., dict[str, Any]]]:
+    """The idempotency utility and its DynamoDB client, built by the first scheduled run."""
+    from aws_lambda_powertools.utilities.idempotency import (
+        DynamoDBPersistenceLayer,
+        IdempotencyConfig,
+        idempotent_function,
+    )
+
+    config = IdempotencyConfig(event_key_jmespath="scheduledTime", expires_after_seconds=24 * 3600)
+    import boto3
+
+    persistence = DynamoDBPersistenceLayer(table_name=os.environ.get("IDEMPOTENCY_TABLE", "idempotency"),
+                                           boto3_client=boto3.client("dynamodb"))  # the shared default session
+    run: Callable[..., dict[str, Any]] = idempotent_function(
+        data_keyword_argument="request", config=config, persistence_store=persistence)(scheduled_export)
+    return config, run
+
+
 @logger.inject_lambda_context(clear_state=True)
 @metrics.log_metrics
-@tracer.capture_lambda_handler
+@traced
 def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, Any]:
     try:
         request = ExportRequest.model_validate(event or {})
@@ -61,9 +80,9 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
         return {"error": f"bad export event: {problems}"}
     try:
         if request.scheduledTime:
-            idempotency.register_lambda_context(context)
-            result: dict[str, Any] = scheduled_export(request=request.model_dump(), context=context)
-            return result
+            config, run_once = once_per_tick()
+            config.register_lambda_context(context)
+            return run_once(request=request.model_dump(), context=context)
         return export(request, context)
     except SyncError as exc:
         logger.error("export failed", extra={"reason": str(exc)})

@@ -38,9 +38,10 @@ def handlers(make_stack):
         AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
     use_runtime(stack.runtime)
-    export_handler.persistence.table_name = "sync-idempotency"
+    export_handler.once_per_tick.cache_clear()  # a persistence layer (and client) of this stack's own
     yield stack, export_handler, ack_handler
     use_runtime(None)
+    export_handler.once_per_tick.cache_clear()
 
 
 def test_manual_events_run_and_publish_metrics(handlers, capsys):

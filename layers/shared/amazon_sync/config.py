@@ -10,9 +10,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from sp_api.base import Marketplaces
 
 from amazon_sync.domain.marketplaces import ZERO_DECIMAL_CURRENCIES, currency_of, currency_step
 from amazon_sync.errors import ConfigurationError, validation_problems
@@ -108,6 +106,8 @@ class MarketplaceConfig(BaseModel):
     @field_validator("marketplace_id")
     @classmethod
     def _known_marketplace(cls, value: str) -> str:
+        from sp_api.base import Marketplaces
+
         if not any(m.marketplace_id == value for m in Marketplaces):
             raise ValueError(f"{value} is not an Amazon marketplace id")
         return value
@@ -128,6 +128,8 @@ class MarketplaceConfig(BaseModel):
 
     @property
     def region(self) -> str:
+        from sp_api.base import Marketplaces
+
         return next(str(m.region) for m in Marketplaces if m.marketplace_id == self.marketplace_id)
 
     def excluded(self, sku: str) -> bool:
@@ -190,8 +192,8 @@ class SyncConfig(BaseModel):
 
 def parse_config(text: str, source: str = "configuration") -> SyncConfig:
     try:
-        data: Any = yaml.safe_load(text) if not text.lstrip().startswith("{") else json.loads(text)
-    except (yaml.YAMLError, ValueError) as exc:
+        data: Any = json.loads(text) if text.lstrip().startswith("{") else _yaml(text)
+    except ValueError as exc:
         raise ConfigurationError(f"{source} is not valid JSON or YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigurationError(f"{source} must be a JSON/YAML object with a 'marketplaces' list")
@@ -201,6 +203,16 @@ def parse_config(text: str, source: str = "configuration") -> SyncConfig:
         raise ConfigurationError(f"{source} is invalid: {validation_problems(exc)}") from None
 
 
+def _yaml(text: str) -> Any:
+    """PyYAML only for a YAML document: a JSON one (the usual SSM parameter) never imports it."""
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(str(exc)) from None
+
+
 def config_schema() -> dict[str, Any]:
     return SyncConfig.model_json_schema()
 
@@ -208,10 +220,11 @@ def config_schema() -> dict[str, Any]:
 def load_config(source: str) -> SyncConfig:
     """``source`` is a file path, ``file://PATH``, ``ssm:/PARAMETER/NAME`` or ``s3://BUCKET/KEY``."""
     if source.startswith("ssm:"):
+        import boto3
         from aws_lambda_powertools.utilities import parameters
 
-        try:
-            text = parameters.SSMProvider().get(source[4:])
+        try:  # on boto3's default session, shared with the other adapters (see adapters/secrets.py)
+            text = parameters.SSMProvider(boto3_client=boto3.client("ssm")).get(source[4:])
         except Exception as exc:  # Powertools wraps every SSM failure in GetParameterError
             raise ConfigurationError(f"cannot read configuration parameter {source[4:]}: {exc}") from None
         return parse_config(str(text), source)

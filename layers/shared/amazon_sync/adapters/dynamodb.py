@@ -2,6 +2,9 @@
 
 Items are keyed by ``pk``/``sk``. A sparse index (``gsi1pk``/``gsi1sk``) lists the feeds in flight
 and the SKU errors without a scan: an item is in it only while it has those attributes.
+
+boto3 is imported by the StateStore that needs it, not with the records: a module that only reads
+or builds a record (the handlers' event models, the CLI's help) does not pay for the AWS SDK.
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ import time
 from decimal import Decimal
 from typing import Any, Literal
 
-import boto3
-from boto3.dynamodb.conditions import Attr, Key
-from botocore.exceptions import ClientError
 from pydantic import BaseModel, Field
 
 FeedState = Literal["SUBMITTING", "IN_FLIGHT", "DONE", "FATAL", "CANCELLED", "ABANDONED", "ATTENTION"]
@@ -101,11 +101,18 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
 class StateStore:
     def __init__(self, table_name: str, resource: Any = None) -> None:
         self.table_name = table_name
-        self.table: Any = (resource or boto3.resource("dynamodb")).Table(table_name)
+        if resource is None:
+            import boto3
+
+            resource = boto3.resource("dynamodb")
+        self.table: Any = resource.Table(table_name)
 
     # -- the exporter's lease ---------------------------------------------------------------------
 
     def acquire_lease(self, name: str, owner: str, ttl_seconds: float, now: float | None = None) -> bool:
+        from boto3.dynamodb.conditions import Attr
+        from botocore.exceptions import ClientError
+
         now = time.time() if now is None else now
         try:
             self.table.put_item(
@@ -137,6 +144,9 @@ class StateStore:
         return _from_item(item) if item else None
 
     def release_lease(self, name: str, owner: str) -> None:
+        from boto3.dynamodb.conditions import Attr
+        from botocore.exceptions import ClientError
+
         try:
             self.table.delete_item(Key={"pk": f"LEASE#{name}", "sk": "LEASE"},
                                    ConditionExpression=Attr("owner").eq(owner))
@@ -154,6 +164,8 @@ class StateStore:
         return int(result["Attributes"]["next_value"])
 
     def create_batch(self, batch: BatchRecord) -> None:
+        from boto3.dynamodb.conditions import Attr
+
         self.table.put_item(Item=_to_item({"pk": f"BATCH#{batch.batch_id}", "sk": "BATCH", **batch.model_dump()}),
                             ConditionExpression=Attr("pk").not_exists())
 
@@ -168,6 +180,9 @@ class StateStore:
 
     def save_feed(self, feed: FeedRecord, expected_status: FeedState | None = None) -> bool:
         """Write the whole record; with ``expected_status``, only if nobody moved it on meanwhile."""
+        from boto3.dynamodb.conditions import Attr
+        from botocore.exceptions import ClientError
+
         try:
             if expected_status is None:
                 self.table.put_item(Item=self._feed_item(feed))
@@ -200,6 +215,8 @@ class StateStore:
 
     def feeds_in_flight(self, limit: int = 1000) -> list[FeedRecord]:
         """Oldest first, through the sparse index: never a table scan."""
+        from boto3.dynamodb.conditions import Key
+
         records: list[FeedRecord] = []
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(INFLIGHT)}
         while len(records) < limit:
@@ -241,6 +258,8 @@ class StateStore:
         self.table.delete_item(Key={"pk": f"ERROR#{marketplace_id}#{sku}", "sk": "ERROR"})
 
     def sku_errors(self, sku: str | None = None, limit: int = 200) -> list[SkuError]:
+        from boto3.dynamodb.conditions import Key
+
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(ERRORS),
                                   "ScanIndexForward": False}
         found: list[SkuError] = []

@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-import boto3
-
 
 class DocumentStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
@@ -18,7 +16,16 @@ class DocumentStore(Protocol):
 class S3DocumentStore:
     def __init__(self, bucket: str, client: Any = None) -> None:
         self.bucket = bucket
-        self.client = client or boto3.client("s3")
+        self._client = client
+
+    @property
+    def client(self) -> Any:
+        """Created on first use: a run that writes and reads no document never builds an S3 client."""
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("s3")
+        return self._client
 
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,

@@ -13,9 +13,12 @@ def secret_string(secret_id: str) -> str:
     A provider of its own per call, bound to the environment of the moment: the Runtime that asks is
     itself kept for the life of the execution environment, so each secret is still read once.
     """
+    import boto3
     from aws_lambda_powertools.utilities import parameters
 
-    value = parameters.SecretsProvider().get(secret_id)
+    # a client of boto3's default session, which every adapter shares: a provider left to itself
+    # would open a session of its own and load botocore's endpoint and service data once more
+    value = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager")).get(secret_id)
     if isinstance(value, bytes):
         return value.decode()
     if not isinstance(value, str):

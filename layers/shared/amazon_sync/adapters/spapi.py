@@ -3,6 +3,9 @@
 The library has no setting for the API host or the LWA token URL, assumes https in its Host header,
 does not retry throttled calls and turns some error responses into empty payloads. This module fixes
 exactly those points, and nothing else, so the same code talks to real Amazon when no override is set.
+
+python-amazon-sp-api and httpx are imported when a client is first built, not with this module: the
+models and the gateway protocol are all most runs need, and the library costs a cold start dearly.
 """
 
 from __future__ import annotations
@@ -13,25 +16,17 @@ import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
-from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
-from sp_api.auth import AccessTokenClient
-from sp_api.auth.exceptions import AuthorizationError
-from sp_api.base import Marketplaces
-from sp_api.base.exceptions import (
-    SellingApiException,
-    SellingApiForbiddenException,
-    SellingApiGatewayTimeoutException,
-    SellingApiRequestThrottledException,
-    SellingApiServerException,
-    SellingApiTemporarilyUnavailableException,
-)
 
 from amazon_sync.errors import AmazonError, ConfigurationError
+
+if TYPE_CHECKING:
+    from sp_api.auth.exceptions import AuthorizationError
+    from sp_api.base import Marketplaces
+    from sp_api.base.exceptions import SellingApiException
 
 FEED_TYPE = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
@@ -118,6 +113,8 @@ class FeedsGateway(Protocol):
 
 
 def _marketplace(marketplace_id: str) -> Marketplaces:
+    from sp_api.base import Marketplaces
+
     for member in Marketplaces:
         if member.marketplace_id == marketplace_id:
             return member
@@ -125,6 +122,8 @@ def _marketplace(marketplace_id: str) -> Marketplaces:
 
 
 def _token_client_class(token_url: str | None) -> type[Any]:
+    from sp_api.auth import AccessTokenClient
+
     if not token_url:
         return AccessTokenClient  # type: ignore[no-any-return]
     parts = urlsplit(token_url)
@@ -191,7 +190,7 @@ class SpApiClient:
     """A python-amazon-sp-api client with retries for throttling and transient failures, a second login
     after a 403 and one re-read of the credentials after LWA refuses them."""
 
-    client_class: type[Any] = FeedsV20210630
+    client_class: type[Any] | None = None  # a python-amazon-sp-api class; None: the Feeds API
 
     def __init__(self, credentials: SpApiCredentials, marketplace_id: str,
                  endpoints: SpApiEndpoints | None = None, retry: RetryPolicy | None = None,
@@ -206,11 +205,31 @@ class SpApiClient:
         self.deadline = deadline  # seconds left to work with, e.g. the Lambda's remaining time
         self.sleep = sleep
         self.on_throttle = on_throttle
-        self.client = sp_api_client(self.client_class, credentials, marketplace_id, endpoints)
+        self.client = sp_api_client(self.api_class(), credentials, marketplace_id, endpoints)
+
+    def api_class(self) -> type[Any]:
+        """``client_class``, or the Feeds API's, imported only when a client is built."""
+        if self.client_class is not None:
+            return self.client_class
+        from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
+
+        feeds: type[Any] = FeedsV20210630
+        return feeds
 
     # -- retries ----------------------------------------------------------------------------------
 
     def _call(self, operation: str, call: Callable[[], T]) -> T:
+        import httpx
+        from sp_api.auth.exceptions import AuthorizationError
+        from sp_api.base.exceptions import (
+            SellingApiException,
+            SellingApiForbiddenException,
+            SellingApiGatewayTimeoutException,
+            SellingApiRequestThrottledException,
+            SellingApiServerException,
+            SellingApiTemporarilyUnavailableException,
+        )
+
         last: Exception | None = None
         logged_in_again = reloaded = False
         attempt = 0
@@ -240,7 +259,7 @@ class SpApiClient:
                         f"Login with Amazon refused the SP-API credentials ({_describe_login(exc)}): check the "
                         "client secret and refresh token in the SP-API secret") from None
                 reloaded = True
-                self.client = sp_api_client(self.client_class, fresh, self.marketplace_id, self.endpoints)
+                self.client = sp_api_client(self.api_class(), fresh, self.marketplace_id, self.endpoints)
                 continue
             except (httpx.TransportError, _EmptyAnswer) as exc:
                 last = AmazonUnavailable(f"{operation}: {exc or type(exc).__name__}")
@@ -263,9 +282,7 @@ class SpApiClient:
 
 
 class SpApiFeeds(SpApiClient):
-    """FeedsGateway over python-amazon-sp-api."""
-
-    client_class = FeedsV20210630
+    """FeedsGateway over python-amazon-sp-api (the Feeds API: SpApiClient's default client class)."""
 
     # -- operations -------------------------------------------------------------------------------
 

@@ -1,0 +1,35 @@
+"""What importing a handler costs: only what every invocation needs (the figures: make bench-coldstart)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from amazon_sync.tracing import sdk_tracing_enabled
+
+ROOT = Path(__file__).resolve().parents[2]
+# needed by some paths only: the first feed (sp_api, httpx), a YAML configuration, the X-Ray SDK when
+# switched on, boto3 by the first call to AWS
+ON_DEMAND = ("boto3", "sp_api", "httpx", "yaml", "aws_xray_sdk")
+
+
+@pytest.mark.parametrize("function, module", [("export", "export_handler"), ("ack", "ack_handler")])
+def test_importing_a_handler_loads_nothing_a_path_may_not_need(function, module):
+    code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'functions' / function)!r}); import {module}; "
+            f"print(json.dumps(sorted(m for m in {ON_DEMAND!r} if m in sys.modules)))")
+    env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
+           "LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": function, "POWERTOOLS_TRACE_DISABLED": "true"}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert json.loads(done.stdout.splitlines()[-1]) == []
+
+
+def test_sdk_tracing_follows_powertools_rule():
+    lambda_env = {"LAMBDA_TASK_ROOT": "/var/task"}
+    assert sdk_tracing_enabled(lambda_env)
+    assert sdk_tracing_enabled({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "false"})
+    assert not sdk_tracing_enabled({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "true"})
+    assert not sdk_tracing_enabled({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "1"})
+    assert not sdk_tracing_enabled({})  # outside Lambda there is no daemon to send to
+    assert not sdk_tracing_enabled({**lambda_env, "AWS_SAM_LOCAL": "true"})
