@@ -73,14 +73,24 @@ print({mark!r} + json.dumps(out), flush=True)
 """
 
 
-def lambda_env(function: str, extra: dict[str, str] | None = None) -> dict[str, str]:
+def template_env(template: Path) -> dict[str, str]:
+    """The settings of the measured tree's template.yaml that change what a cold start does."""
+    text = template.read_text() if template.is_file() else ""
+    env = {}
+    if "POWERTOOLS_TRACE_DISABLED" in text:  # the default deployment: SdkTracing=false
+        env["POWERTOOLS_TRACE_DISABLED"] = "true"
+    if "PYDANTIC_DISABLE_PLUGINS" in text:
+        env["PYDANTIC_DISABLE_PLUGINS"] = "__all__"
+    return env
+
+
+def lambda_env(function: str, settings: dict[str, str], extra: dict[str, str] | None = None) -> dict[str, str]:
     """What Lambda and template.yaml put in a function's environment (no site-packages, no bytecode)."""
     env = {key: value for key, value in os.environ.items() if key in ("PATH", "HOME", "LANG", "TZ")}
-    env.update({"AWS_LAMBDA_FUNCTION_NAME": f"bench-{function}", "LAMBDA_TASK_ROOT": str(ROOT / "functions" / function),
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": f"bench-{function}", "LAMBDA_TASK_ROOT": f"/var/task/{function}",
                 "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
                 "POWERTOOLS_SERVICE_NAME": "bench", "POWERTOOLS_METRICS_NAMESPACE": "PrestaShopAmazonSync",
-                "POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_TRACE_DISABLED": "true",
-                "PYDANTIC_DISABLE_PLUGINS": "__all__", "PYTHONDONTWRITEBYTECODE": "1"})
+                "POWERTOOLS_LOG_LEVEL": "WARNING", "PYTHONDONTWRITEBYTECODE": "1", **settings})
     env.update(extra or {})
     return env
 
@@ -124,8 +134,8 @@ def directory_mb(path: Path) -> float:
     return round(sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1024 / 1024, 1)
 
 
-def sam_layer_mb() -> float | None:
-    built = ROOT / ".aws-sam" / "build" / "SharedLayer"
+def sam_layer_mb(tree: Path) -> float | None:
+    built = tree / ".aws-sam" / "build" / "SharedLayer"
     return directory_mb(built) if built.is_dir() else None
 
 
@@ -135,21 +145,24 @@ def main() -> None:
     parser.add_argument("--functions", type=Path, default=ROOT / "functions", help="the functions' source folder")
     args = parser.parse_args()
     functions = args.functions.resolve()
+    settings = template_env(functions.parent / "template.yaml")
     WORK.mkdir(parents=True, exist_ok=True)
     layer = args.layer.resolve() if args.layer else build_layer()
     runtime = runtime_sdk()
-    figures: dict[str, Any] = {"layer_mb_sam_build": sam_layer_mb(), "layer_mb_measured": directory_mb(layer),
+    figures: dict[str, Any] = {"functions": str(functions), "layer": str(layer), **settings,
+                               "layer_mb_sam_build": sam_layer_mb(functions.parent),
+                               "layer_mb_measured": directory_mb(layer),
                                "layer_ships_botocore": (layer / "botocore").is_dir()}
 
     def path_for(function: str) -> list[str]:
         return [str(functions / function), str(layer), str(runtime)]
 
     for function in HANDLERS:
-        runs = [run_child(function, path_for(function), lambda_env(function), None) for _ in range(IMPORTS)]
+        runs = [run_child(function, path_for(function), lambda_env(function, settings), None) for _ in range(IMPORTS)]
         figures[f"{function}_import_ms_median"] = statistics.median(r["import_ms"] for r in runs)
         figures[f"{function}_import_loads"] = runs[0]["loaded_by_import"]
         traced = [run_child(function, path_for(function),
-                            lambda_env(function, {"POWERTOOLS_TRACE_DISABLED": "false"}), None)
+                            lambda_env(function, settings, {"POWERTOOLS_TRACE_DISABLED": "false"}), None)
                   for _ in range(IMPORTS)]
         figures[f"{function}_import_ms_median_with_xray_sdk"] = statistics.median(r["import_ms"] for r in traced)
 
@@ -172,10 +185,10 @@ def main() -> None:
 
         with connect(stack.settings) as conn:
             seed_log_rows(conn, TABLES, stack.catalogue.offers[:CHANGES], CHANGES)
-        export = run_child("export", path_for("export"), lambda_env("export", env),
+        export = run_child("export", path_for("export"), lambda_env("export", settings, env),
                            {"mode": "incremental", "scheduledTime": "2026-11-29T10:00:00Z"})
         stack.advance_amazon(7200)  # Amazon processes the feed
-        ack = run_child("ack", path_for("ack"), lambda_env("ack", env), {})
+        ack = run_child("ack", path_for("ack"), lambda_env("ack", settings, env), {})
     for function, run in (("export", export), ("ack", ack)):
         figures[f"{function}_first_invocation_ms"] = run["first_invocation_ms"]
         figures[f"{function}_first_invocation_handler_ms"] = run["invoke_ms"]

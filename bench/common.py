@@ -34,5 +34,10 @@ def peak_rss_mb() -> float:
 def print_result(figures: dict[str, Any]) -> None:
     """Human lines first; the last line is one JSON object, for scripts and closing notes."""
     for key, value in figures.items():
-        print(f"{key:>40}: {value}")
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            print(f"{key:>40}:")
+            for name, row in value.items():
+                print(f"{name:>44}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+        else:
+            print(f"{key:>40}: {value}")
     print(json.dumps(figures, sort_keys=True))
