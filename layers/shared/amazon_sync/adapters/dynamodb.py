@@ -127,6 +127,9 @@ class StateStore:
 
     def renew_lease(self, name: str, owner: str, ttl_seconds: float, now: float | None = None) -> bool:
         """Extend the lease, only if ``owner`` still holds it (and it has not expired): False otherwise."""
+        from boto3.dynamodb.conditions import Attr
+        from botocore.exceptions import ClientError
+
         now = time.time() if now is None else now
         try:
             self.table.update_item(
