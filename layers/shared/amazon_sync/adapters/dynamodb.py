@@ -12,9 +12,13 @@ from __future__ import annotations
 import json
 import time
 from decimal import Decimal
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, Field
+
+if TYPE_CHECKING:
+    from boto3.dynamodb.conditions import Attr, Key
+    from botocore.exceptions import ClientError
 
 FeedState = Literal["SUBMITTING", "IN_FLIGHT", "DONE", "FATAL", "CANCELLED", "ABANDONED", "ATTENTION"]
 BatchState = Literal["BUILDING", "SUBMITTED", "SETTLED", "ABANDONED"]
@@ -98,21 +102,26 @@ def _from_item(item: dict[str, Any]) -> dict[str, Any]:
     return {k: plain(v) for k, v in item.items()}
 
 
+def _load_sdk() -> Any:
+    """boto3, with the names the store's methods use (Attr, Key, ClientError) bound in this module:
+    a StateStore is built before any of its methods runs."""
+    import boto3
+    from boto3.dynamodb.conditions import Attr, Key
+    from botocore.exceptions import ClientError
+
+    globals().update(Attr=Attr, Key=Key, ClientError=ClientError)
+    return boto3
+
+
 class StateStore:
     def __init__(self, table_name: str, resource: Any = None) -> None:
         self.table_name = table_name
-        if resource is None:
-            import boto3
-
-            resource = boto3.resource("dynamodb")
-        self.table: Any = resource.Table(table_name)
+        boto3 = _load_sdk()
+        self.table: Any = (resource or boto3.resource("dynamodb")).Table(table_name)
 
     # -- the exporter's lease ---------------------------------------------------------------------
 
     def acquire_lease(self, name: str, owner: str, ttl_seconds: float, now: float | None = None) -> bool:
-        from boto3.dynamodb.conditions import Attr
-        from botocore.exceptions import ClientError
-
         now = time.time() if now is None else now
         try:
             self.table.put_item(
@@ -127,9 +136,6 @@ class StateStore:
 
     def renew_lease(self, name: str, owner: str, ttl_seconds: float, now: float | None = None) -> bool:
         """Extend the lease, only if ``owner`` still holds it (and it has not expired): False otherwise."""
-        from boto3.dynamodb.conditions import Attr
-        from botocore.exceptions import ClientError
-
         now = time.time() if now is None else now
         try:
             self.table.update_item(
@@ -147,9 +153,6 @@ class StateStore:
         return _from_item(item) if item else None
 
     def release_lease(self, name: str, owner: str) -> None:
-        from boto3.dynamodb.conditions import Attr
-        from botocore.exceptions import ClientError
-
         try:
             self.table.delete_item(Key={"pk": f"LEASE#{name}", "sk": "LEASE"},
                                    ConditionExpression=Attr("owner").eq(owner))
@@ -167,8 +170,6 @@ class StateStore:
         return int(result["Attributes"]["next_value"])
 
     def create_batch(self, batch: BatchRecord) -> None:
-        from boto3.dynamodb.conditions import Attr
-
         self.table.put_item(Item=_to_item({"pk": f"BATCH#{batch.batch_id}", "sk": "BATCH", **batch.model_dump()}),
                             ConditionExpression=Attr("pk").not_exists())
 
@@ -183,9 +184,6 @@ class StateStore:
 
     def save_feed(self, feed: FeedRecord, expected_status: FeedState | None = None) -> bool:
         """Write the whole record; with ``expected_status``, only if nobody moved it on meanwhile."""
-        from boto3.dynamodb.conditions import Attr
-        from botocore.exceptions import ClientError
-
         try:
             if expected_status is None:
                 self.table.put_item(Item=self._feed_item(feed))
@@ -218,8 +216,6 @@ class StateStore:
 
     def feeds_in_flight(self, limit: int = 1000) -> list[FeedRecord]:
         """Oldest first, through the sparse index: never a table scan."""
-        from boto3.dynamodb.conditions import Key
-
         records: list[FeedRecord] = []
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(INFLIGHT)}
         while len(records) < limit:
@@ -261,8 +257,6 @@ class StateStore:
         self.table.delete_item(Key={"pk": f"ERROR#{marketplace_id}#{sku}", "sk": "ERROR"})
 
     def sku_errors(self, sku: str | None = None, limit: int = 200) -> list[SkuError]:
-        from boto3.dynamodb.conditions import Key
-
         kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(ERRORS),
                                   "ScanIndexForward": False}
         found: list[SkuError] = []
