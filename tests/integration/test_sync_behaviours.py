@@ -63,15 +63,21 @@ def test_quantity_and_price_travel_in_separate_messages(make_stack):
     assert summary.messages == 2
 
 
+def on_sale(stack, reduction, start="0000-00-00 00:00:00", end="0000-00-00 00:00:00"):
+    """A simple product whose only specific price is this one, synced: (product, SKU)."""
+    stack.sync_until_quiet()
+    product, sku = simple_offer(stack)
+    clear_specific_prices(stack, product)
+    add_specific_price(stack, product, reduction, start, end)
+    stack.sync_until_quiet()
+    return product, sku
+
+
 # -- row 2a: ending a sale -----------------------------------------------------------------------
 
 def test_deleted_specific_price_ends_the_sale_on_amazon(make_stack):
     stack = make_stack()
-    stack.sync_until_quiet()
-    product, sku = simple_offer(stack)
-    clear_specific_prices(stack, product)
-    add_specific_price(stack, product, "0.2", "2020-01-01 00:00:00", "2099-06-01 00:00:00")
-    stack.sync_until_quiet()
+    product, sku = on_sale(stack, "0.2", "2020-01-01 00:00:00", "2099-06-01 00:00:00")
     assert stack.amazon.listings[sku].sale(MARKETPLACE_FR)["end_at"] == "2099-06-01T00:00:00Z"
     clear_specific_prices(stack, product)  # the shop ends the sale
     stack.sync_until_quiet()
@@ -81,11 +87,7 @@ def test_deleted_specific_price_ends_the_sale_on_amazon(make_stack):
 
 def test_a_sale_cut_short_in_prestashop_ends_on_amazon(make_stack):
     stack = make_stack()
-    stack.sync_until_quiet()
-    product, sku = simple_offer(stack)
-    clear_specific_prices(stack, product)
-    add_specific_price(stack, product, "0.2", "2020-01-01 00:00:00", "2099-06-01 00:00:00")
-    stack.sync_until_quiet()
+    product, sku = on_sale(stack, "0.2", "2020-01-01 00:00:00", "2099-06-01 00:00:00")
     stack.db.sql("UPDATE ps_specific_price SET `to` = '2021-01-01 00:00:00' WHERE id_product = %s", (product,))
     stack.sync_until_quiet()
     assert stack.amazon.listings[sku].sale(MARKETPLACE_FR) is None
@@ -94,25 +96,18 @@ def test_a_sale_cut_short_in_prestashop_ends_on_amazon(make_stack):
 # -- row 5: sale windows -------------------------------------------------------------------------
 
 def test_sale_window_is_sent_to_the_second_in_utc(make_stack):
-    stack = make_stack()
-    stack.sync_until_quiet()
-    product, sku = simple_offer(stack)
-    clear_specific_prices(stack, product)
-    add_specific_price(stack, product, "0.1", "2020-01-01 08:00:00", "2099-12-24 18:30:15")
-    stack.sync_until_quiet()
+    fr = base_config()["marketplaces"][0]
+    stack = make_stack(marketplaces=[{**fr, "shop_timezone": "Europe/Paris"}])
+    _, sku = on_sale(stack, "0.1", "2020-01-01 08:00:00", "2099-12-24 18:30:15")  # Paris time, winter: UTC+1
     sale = stack.amazon.listings[sku].sale(MARKETPLACE_FR)
-    assert sale["start_at"] == "2020-01-01T08:00:00Z" and sale["end_at"] == "2099-12-24T18:30:15Z"
+    assert sale["start_at"] == "2020-01-01T07:00:00Z" and sale["end_at"] == "2099-12-24T17:30:15Z"
 
 
 def test_open_ended_sale_is_sent_with_an_end_and_shown(make_stack):
     from amazon_sync_cli.commands.operations import cmd_status
 
     stack = make_stack()
-    stack.sync_until_quiet()
-    product, sku = simple_offer(stack)
-    clear_specific_prices(stack, product)
-    add_specific_price(stack, product, "0.3")
-    stack.sync_until_quiet()
+    product, sku = on_sale(stack, "0.3")
     sale = stack.amazon.listings[sku].sale(MARKETPLACE_FR)
     assert sale is not None and sale["end_at"] == "2099-12-31T00:00:00Z"
     status = cmd_status(argparse.Namespace())
