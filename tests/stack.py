@@ -27,8 +27,10 @@ SELLER = "A1LOCALSELLER"
 
 
 def base_config(**overrides: Any) -> dict[str, Any]:
+    # The feed path's tests run without the express lane (tests/integration/test_express.py turns it on).
     config: dict[str, Any] = {"marketplaces": [{"marketplace_id": MARKETPLACE_FR, "seller_id": SELLER, "shop_id": 1,
-                                                "country": "FR", "currency": "EUR", "handling_time_days": 2}]}
+                                                "country": "FR", "currency": "EUR", "handling_time_days": 2}],
+                              "express_lane": False}
     config.update(overrides)
     return config
 

@@ -307,17 +307,97 @@ def test_get_feeds_filters_and_pages(simulator, feeds_api):
         feeds_api._call("getFeeds", lambda: feeds_api.client.get_feeds(pageSize=2))
 
 
-def test_patch_listings_item_applies_to_the_same_store(simulator, sp_credentials):
-    from sp_api.api.listings_items.listings_items_2021_08_01 import ListingsItemsV20210801
+def listings_api(simulator, sp_credentials):
+    from amazon_sync.adapters.spapi import RetryPolicy, SpApiListings
 
-    from amazon_sync.adapters.spapi import sp_api_client
+    return SpApiListings(sp_credentials, MARKETPLACE_FR,
+                         SpApiEndpoints(api_url=simulator.url, token_url=f"{simulator.url}/auth/o2/token"),
+                         retry=RetryPolicy(attempts=1))
 
-    client = sp_api_client(ListingsItemsV20210801, sp_credentials, MARKETPLACE_FR,
-                           SpApiEndpoints(api_url=simulator.url, token_url=f"{simulator.url}/auth/o2/token"))
-    result = client.patch_listings_item(SELLER, "LI-1", marketplaceIds=[MARKETPLACE_FR], body={
-        "productType": "PRODUCT", "patches": quantity_message(1, "LI-1", 5)["patches"]})
-    assert result.payload["status"] == "ACCEPTED"
+
+def test_patch_listings_item_is_queued_then_applied_to_the_same_store(simulator, sp_credentials):
+    api = listings_api(simulator, sp_credentials)
+    patches = quantity_message(1, "LI-1", 5)["patches"]
+    result = api.patch_listings_item(SELLER, "LI-1", MARKETPLACE_FR, "PRODUCT", patches)
+    assert result.status == "ACCEPTED" and result.issues == []
+    # ACCEPTED means queued for processing, not applied
+    assert "LI-1" not in simulator.amazon.listings
+    simulator.amazon.clock.advance(simulator.config.listing_apply_seconds[1])
+    simulator.amazon.advance()
     assert simulator.amazon.listings["LI-1"].quantity() == 5
+    assert simulator.amazon.listings["LI-1"].history[-1]["source"] == "patchListingsItem"
+
+
+def test_patch_listings_item_validates_like_a_feed_message(simulator, sp_credentials):
+    api = listings_api(simulator, sp_credentials)
+    simulator.amazon.add_listing("LI-2")
+    bad = [{"op": "replace", "path": "/attributes/fulfillment_availability",
+            "value": [{"fulfillment_channel_code": "DEFAULT", "quantity": -3}]}]
+    result = api.patch_listings_item(SELLER, "LI-2", MARKETPLACE_FR, "PRODUCT", bad)
+    assert result.status == "INVALID" and result.issues[0].severity == "ERROR"
+    assert result.issues[0].attributeNames == ["fulfillment_availability.quantity"]
+    simulator.amazon.faults.sku_errors["LI-2"] = {"code": "8560", "message": "injected"}
+    good = quantity_message(1, "LI-2", 4)["patches"]
+    assert api.patch_listings_item(SELLER, "LI-2", MARKETPLACE_FR, "PRODUCT", good).issues[0].code == "8560"
+    simulator.amazon.clock.advance(60)
+    simulator.amazon.advance()
+    assert simulator.amazon.listings["LI-2"].quantity() is None  # nothing INVALID was applied
+
+
+def test_validation_preview_checks_and_changes_nothing(simulator, sp_credentials):
+    api = listings_api(simulator, sp_credentials)
+    result = api.patch_listings_item(SELLER, "LI-3", MARKETPLACE_FR, "PRODUCT",
+                                     quantity_message(1, "LI-3", 9)["patches"], validation_preview=True)
+    assert result.status == "VALID"
+    simulator.amazon.clock.advance(60)
+    simulator.amazon.advance()
+    assert "LI-3" not in simulator.amazon.listings and simulator.amazon.pending_patches == []
+    with pytest.raises(AmazonError, match="mode"):
+        api._call("patchListingsItem", lambda: api.client.patch_listings_item(
+            SELLER, "LI-3", body={"productType": "PRODUCT", "patches": []}, marketplaceIds=[MARKETPLACE_FR],
+            mode="APPLY_NOW"))
+
+
+def test_patch_listings_item_faults_and_rate_limit(simulator, sp_credentials):
+    api = listings_api(simulator, sp_credentials)
+    patches = quantity_message(1, "LI-4", 1)["patches"]
+    simulator.amazon.faults.patch_statuses = [503]
+    with pytest.raises(AmazonUnavailable):
+        api.patch_listings_item(SELLER, "LI-4", MARKETPLACE_FR, "PRODUCT", patches)
+    simulator.config.patch_latency_seconds = 0  # calls within one instant: the burst of 5, then 429
+    answers = []
+    for _ in range(7):
+        try:
+            answers.append(api.patch_listings_item(SELLER, "LI-4", MARKETPLACE_FR, "PRODUCT", patches).status)
+        except AmazonThrottled:
+            answers.append("429")
+    assert answers == ["ACCEPTED"] * 5 + ["429"] * 2
+
+
+def test_one_skus_submissions_apply_in_order(simulator, sp_credentials):
+    simulator.config.listing_apply_seconds = (1.0, 30.0)
+    api = listings_api(simulator, sp_credentials)
+    for quantity in range(1, 6):
+        api.patch_listings_item(SELLER, "LI-5", MARKETPLACE_FR, "PRODUCT",
+                                quantity_message(1, "LI-5", quantity)["patches"])
+    simulator.amazon.clock.advance(200)
+    simulator.amazon.advance()
+    assert [h["quantity"] for h in simulator.amazon.listings["LI-5"].history] == [1, 2, 3, 4, 5]
+
+
+def test_realistic_feed_timing_is_one_queue_per_seller(simulator, feeds_api):
+    simulator.config.feed_timing = "realistic"
+    simulator.config.feed_overhead_seconds = (100.0, 100.0)
+    first = feeds_api.create_feed(feeds_api.submit_document(feed_document(quantity_message(1, "Q1", 1))),
+                                  MARKETPLACE_FR)
+    second = feeds_api.create_feed(feeds_api.submit_document(feed_document(quantity_message(1, "Q2", 1))),
+                                   MARKETPLACE_FR)
+    simulator.amazon.clock.advance(105)
+    simulator.amazon.advance()
+    assert feeds_api.get_feed(first).processingStatus == "DONE"
+    assert feeds_api.get_feed(second).processingStatus == "IN_PROGRESS"  # waits for the first
+    simulator.amazon.clock.advance(100)
+    assert feeds_api.get_feed(second).processingStatus == "DONE"
 
 
 def test_amazons_own_example_feed_is_accepted(simulator, feeds_api):

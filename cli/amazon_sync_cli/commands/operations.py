@@ -68,12 +68,15 @@ def _ago(at: float, now: float) -> str:
 
 
 def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.errors import ConfigurationError
     from amazon_sync.services.export import ExportRequest
 
+    if args.validate and not args.dry_run:
+        raise ConfigurationError("--validate needs --dry-run: Amazon's VALIDATION_PREVIEW is never used in a real run")
     request = ExportRequest(mode="full" if args.full else "incremental",
-                            marketplaces=args.marketplace or None, dryRun=args.dry_run)
+                            marketplaces=args.marketplace or None, dryRun=args.dry_run, validate_=args.validate)
     if args.remote:
-        return _invoke_remote(request.model_dump(exclude_none=True))
+        return _invoke_remote(request.model_dump(exclude_none=True, by_alias=True))
     runtime = _runtime()
     overrides: dict[str, Any] = {"progress": _progress}
     if args.dry_run and args.out:
@@ -90,9 +93,16 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
         where = args.out or f"s3://{runtime.settings.document_bucket}"
         result["message"] = (f"dry run: {summary.messages} message(s) in {len(summary.dry_run_documents)} "
                              f"document(s) written to {where}; nothing claimed or submitted")
+        if args.validate:
+            verdicts = [entry["status"] for entry in summary.validation]
+            result["message"] += (f"; Amazon checked {len(verdicts)} of them (VALIDATION_PREVIEW, nothing "
+                                  f"applied): {verdicts.count('VALID')} VALID, {verdicts.count('INVALID')} INVALID"
+                                  + "".join(f"\n  {e['status']} {e['sku']}: {'; '.join(e['issues'])}"
+                                            for e in summary.validation if e["status"] != "VALID"))
     else:
         result["message"] = (f"claimed {summary.rows_claimed} row(s), submitted {summary.feeds_submitted} feed(s) "
-                             f"with {summary.messages} message(s)")
+                             f"with {summary.feed_messages} message(s) and {summary.express_messages} through the "
+                             f"express lane ({summary.express_accepted} accepted)")
     return result
 
 
@@ -182,6 +192,9 @@ def register(commands: Any) -> None:
     export.add_argument("--full", action="store_true", help="re-send every active offer (reconciliation)")
     export.add_argument("--dry-run", action="store_true", help="build the feeds, claim and submit nothing")
     export.add_argument("--out", metavar="DIR", help="with --dry-run: write the feeds to this folder")
+    export.add_argument("--validate", action="store_true",
+                        help="with --dry-run: have Amazon check a sample of the messages (patchListingsItem "
+                             "VALIDATION_PREVIEW: nothing is applied)")
     export.add_argument("--marketplace", action="append", metavar="ID", help="only this marketplace (repeatable)")
     export.add_argument("--remote", action="store_true", help="invoke the deployed function (EXPORT_FUNCTION_NAME)")
     export.set_defaults(handler=cmd_export)

@@ -12,6 +12,7 @@ import itertools
 import json
 import random
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +70,12 @@ class SimulatorConfig(BaseModel):
     # Validating every message of a 25,000-message feed with jsonschema takes Amazon-like minutes;
     # benchmarks, which measure our side, may validate the header and a sample of messages only.
     validate_messages: int | None = None
+    # patchListingsItem: the synchronous answer takes patch_latency_seconds; an ACCEPTED submission is
+    # queued, not applied ("Accepted doesn't mean DONE", Amazon staff, models#4764), and shows after
+    # U(listing_apply_seconds), in submission order per SKU. No figure is documented: see
+    # docs/amazon-behaviours.md (row 15.2) for the values the benchmark uses and why.
+    patch_latency_seconds: float = 0.25
+    listing_apply_seconds: tuple[float, float] = (1.0, 1.0)
 
 
 @dataclass
@@ -136,6 +143,7 @@ class Faults:
     corrupt_reports: int = 0  # next N reports are unreadable
     partial_processing: int | None = None  # the next DONE feed processes only its first N messages
     duplicate_notifications: bool = False
+    patch_statuses: list[int] = field(default_factory=list)  # next patchListingsItem answers, e.g. [500, 503]
 
 
 def _load_schema() -> dict[str, Any]:
@@ -165,6 +173,13 @@ class SimulatedAmazon:
         self._buckets = {op: TokenBucket(rate, burst, self.clock) for op, (rate, burst) in USAGE_PLANS.items()}
         self._json_window = SlidingWindow(*JSON_FEED_WINDOW, clock=self.clock)
         self._validator: Any = None
+        self._random = random.Random(self.config.seed)
+        # ACCEPTED patchListingsItem submissions waiting to be applied: (due, sequence, message, marketplace)
+        self.pending_patches: list[tuple[float, int, dict[str, Any], str]] = []
+        self._patch_due: dict[str, float] = {}
+        self.listing_issues: dict[str, list[dict[str, Any]]] = {}  # issues found after acceptance
+        # every patchListingsItem answer given (sku, marketplace_id, status, at, submission_id), for oracles
+        self.listing_submissions: list[dict[str, Any]] = []
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -361,9 +376,11 @@ class SimulatedAmazon:
     # -- asynchronous processing ------------------------------------------------------------------
 
     def advance(self) -> None:
-        """Move feeds along their life cycle as far as the clock allows."""
+        """Move feeds along their life cycle, and apply accepted listings submissions, as far as the
+        clock allows."""
         with self.lock:
             now = self.clock.now()
+            self._apply_due_patches(now)
             if self.config.processing_profile == "realistic":
                 self._advance_queue(now)
                 return
@@ -569,24 +586,80 @@ class SimulatedAmazon:
         self.listings[sku] = candidate
         return warnings
 
-    def patch_listing(self, seller_id: str, sku: str, marketplace_ids: list[str], body: Any) -> Reply:
+    def patch_listing(self, seller_id: str, sku: str, marketplace_ids: list[str], body: Any,
+                      mode: str | None = None) -> Reply:
+        """patchListingsItem: validated now by the same code that applies feed messages; ACCEPTED means
+        queued (applied after ``listing_apply_seconds``), VALID only with mode=VALIDATION_PREVIEW."""
+        self._pause(self.config.patch_latency_seconds)
         with self.lock:
+            if self.faults.patch_statuses:
+                status = self.faults.patch_statuses.pop(0)
+                return error(status, "InternalFailure" if status == 500 else "ServiceUnavailable",
+                             "We encountered an internal error. Please try again.")
             if seller_id != self.config.seller_id:
                 return error(403, "Unauthorized", "Access to requested resource is denied.",
                              f"sellerId {seller_id} is not the authorised seller.")
             if not marketplace_ids:
                 return error(400, "InvalidInput", "marketplaceIds is required.")
-            if not isinstance(body, dict) or not body.get("productType") or not isinstance(body.get("patches"), list):
-                return error(400, "InvalidInput", "productType and patches are required.")
+            if mode not in (None, "VALIDATION_PREVIEW"):
+                return error(400, "InvalidInput", f"mode '{mode}' is not one of [VALIDATION_PREVIEW].")
+            if (not isinstance(body, dict) or not body.get("productType") or not isinstance(body.get("patches"), list)
+                    or not body["patches"]):
+                return error(400, "InvalidInput", "productType and at least one patch are required.")
             message = {"messageId": 1, "sku": sku, "operationType": "PATCH", "productType": body["productType"],
                        "patches": body["patches"]}
-            found = self._apply_message(message, marketplace_ids[0], "patchListingsItem")
+            found = self._preview_message(message, marketplace_ids[0])
             listing_issues = [{"code": i["code"], "message": i["message"], "severity": i["severity"],
                                "categories": [], **({"attributeNames": [i["attributeName"]]}
                                                     if "attributeName" in i else {})} for i in found]
-            status = "INVALID" if any(i["severity"] == "ERROR" for i in found) else "ACCEPTED"
-            return Reply(200, {"sku": sku, "status": status, "submissionId": f"sub-{self._next_id()}",
+            invalid = any(i["severity"] == "ERROR" for i in found)
+            if mode == "VALIDATION_PREVIEW":
+                verdict = "INVALID" if invalid else "VALID"
+            elif invalid:
+                verdict = "INVALID"
+            else:
+                verdict = "ACCEPTED"
+                self._queue_patch(message, marketplace_ids[0])
+            submission_id = f"sub-{self._next_id()}"
+            self.listing_submissions.append({"sku": sku, "marketplace_id": marketplace_ids[0], "status": verdict,
+                                             "at": self.clock.now(), "submission_id": submission_id})
+            return Reply(200, {"sku": sku, "status": verdict, "submissionId": submission_id,
                                "issues": listing_issues})
+
+    def _pause(self, seconds: float) -> None:
+        """A call's own duration: simulated time on a manual clock, real time otherwise."""
+        if seconds <= 0:
+            return
+        if self.clock.manual:
+            self.clock.advance(seconds)
+        else:
+            time.sleep(seconds)
+
+    def _preview_message(self, message: dict[str, Any], marketplace: str) -> list[dict[str, Any]]:
+        """The issues applying ``message`` would raise, found by the feed path's own apply code run on a
+        scratch copy of the listing: nothing is changed."""
+        sku = message["sku"]
+        saved = self.listings
+        self.listings = {sku: copy.deepcopy(saved[sku])} if sku in saved else {}
+        try:
+            return self._apply_message(message, marketplace, "validation")
+        finally:
+            self.listings = saved
+
+    def _queue_patch(self, message: dict[str, Any], marketplace: str) -> None:
+        low, high = self.config.listing_apply_seconds
+        due = max(self.clock.now() + self._random.uniform(low, high), self._patch_due.get(message["sku"], 0.0))
+        self._patch_due[message["sku"]] = due  # one SKU's submissions apply in the order they were accepted
+        self.pending_patches.append((due, next(self._requests), message, marketplace))
+        self.pending_patches.sort(key=lambda item: (item[0], item[1]))
+
+    def _apply_due_patches(self, now: float) -> None:
+        while self.pending_patches and self.pending_patches[0][0] <= now:
+            _, _, message, marketplace = self.pending_patches.pop(0)
+            found = self._apply_message(message, marketplace, "patchListingsItem")
+            errors = [i for i in found if i["severity"] == "ERROR"]
+            if errors:  # "issues can occur during asynchronous processing after acceptance"
+                self.listing_issues.setdefault(message["sku"], []).extend(errors)
 
     def get_listing(self, seller_id: str, sku: str, marketplace_ids: list[str]) -> Reply:
         with self.lock:

@@ -114,7 +114,8 @@ class SimulatorApp:
             "getFeeds": lambda: amazon.get_feeds(request.args.to_dict(flat=False)),
             "getFeed": lambda: amazon.get_feed(args["feed_id"]),
             "cancelFeed": lambda: amazon.cancel_feed(args["feed_id"]),
-            "patchListingsItem": lambda: amazon.patch_listing(args["seller_id"], args["sku"], marketplaces, body),
+            "patchListingsItem": lambda: amazon.patch_listing(args["seller_id"], args["sku"], marketplaces, body,
+                                                              request.args.get("mode")),
             "getListingsItem": lambda: amazon.get_listing(args["seller_id"], args["sku"], marketplaces),
         }
         return handlers[operation]()

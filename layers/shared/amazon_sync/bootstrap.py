@@ -26,11 +26,20 @@ from amazon_sync.adapters.mysql.schema import Tables, require_log
 from amazon_sync.adapters.mysql.settings import DatabaseSettings, describe_errors
 from amazon_sync.adapters.s3 import S3DocumentStore
 from amazon_sync.adapters.secrets import secret_string
-from amazon_sync.adapters.spapi import FeedsGateway, RetryPolicy, SpApiCredentials, SpApiEndpoints, SpApiFeeds
+from amazon_sync.adapters.spapi import (
+    FeedsGateway,
+    ListingsGateway,
+    RetryPolicy,
+    SpApiCredentials,
+    SpApiEndpoints,
+    SpApiFeeds,
+    SpApiListings,
+)
 from amazon_sync.config import SyncConfig, load_config
 from amazon_sync.errors import ConfigurationError, DatabaseAccessDenied
 from amazon_sync.services.acknowledge import Acknowledger, AckSettings
 from amazon_sync.services.export import Exporter
+from amazon_sync.services.express import ExpressLane
 
 logger = Logger(child=True)
 # How long a warm execution environment keeps the secrets, the configuration and its connection before
@@ -121,6 +130,7 @@ class Runtime:
     _conn: Any = None
     _gateways: dict[str, SpApiFeeds] = field(default_factory=dict)
     env: dict[str, str] | None = None  # what it was built from, to read the secrets again after a rotation
+    _listings: dict[str, SpApiListings] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Runtime:
@@ -191,11 +201,28 @@ class Runtime:
 
         return build
 
+    def listings_for(self, on_throttle: Callable[[str], None] | None = None) -> Callable[[str], ListingsGateway]:
+        """Listings Items clients for the express lane: one quick retry, then the lane stops for the run
+        (what it did not send stays pending), so a throttled lane never holds a run up."""
+        endpoints = self.settings.endpoints
+
+        def build(marketplace_id: str) -> ListingsGateway:
+            gateway = self._listings.get(marketplace_id)
+            if gateway is None:
+                gateway = self._listings[marketplace_id] = SpApiListings(
+                    self.credentials, marketplace_id, endpoints, RetryPolicy(attempts=2, base_delay=1.0, max_delay=2.0),
+                    reload_credentials=self.reload_credentials)
+            gateway.on_throttle = on_throttle
+            return gateway
+
+        return build
+
     def exporter(self, remaining_seconds: Callable[[], float] | None = None,
                  on_throttle: Callable[[str], None] | None = None, **overrides: Any) -> Exporter:
         """``remaining_seconds`` is the Lambda's clock; elsewhere (the CLI) a run gets the same 900 s."""
         remaining_seconds = remaining_seconds or deadline_in(EXPORT_DEADLINE_SECONDS)
         conn = self.connection()
+        overrides.setdefault("express", ExpressLane(self.listings_for(on_throttle)))
         return Exporter(log=EventLog(conn, self.tables), reader=OfferReader(conn, self.tables, self.config.sku_field),
                         config=self.config, state=self.state, store=self.store,
                         gateway_for=self.gateway_for(remaining_seconds, on_throttle),

@@ -152,6 +152,16 @@ class SyncConfig(BaseModel):
     temporary_issue_codes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TEMPORARY_ISSUE_CODES),
         description="processing-report issue codes for Amazon-side trouble: retried instead of recorded as rejected")
+    express_lane: bool = Field(
+        default=True, description="send small changes with patchListingsItem (seconds) instead of a feed (minutes)")
+    express_seconds: float = Field(
+        default=20.0, gt=0, le=600,
+        description="time one run may spend on the express lane; at Amazon's 5 requests/s it sets the default "
+                    "express_threshold (20 s: 100 offers per run)")
+    express_threshold: int | None = Field(
+        default=None, ge=0, le=100000,
+        description="offers per run sent through the express lane, shared by the marketplaces; null derives it "
+                    "from express_seconds")
 
     @model_validator(mode="after")
     def _unique_and_regions(self) -> SyncConfig:

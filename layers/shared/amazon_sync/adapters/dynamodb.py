@@ -33,6 +33,7 @@ class FeedRecord(BaseModel):
     batch_id: int
     marketplace_id: str
     status: FeedState = "SUBMITTING"
+    lane: Literal["feed", "listings"] = "feed"  # listings: the express lane's patchListingsItem calls
     feed_id: str | None = None
     document_key: str
     manifest_key: str

@@ -112,6 +112,36 @@ class FeedsGateway(Protocol):
     def download_report(self, document_id: str) -> str: ...
 
 
+class ListingIssue(BaseModel):
+    """An issue of a Listings Items submission (``Issue`` in listingsItems_2021-08-01)."""
+
+    model_config = ConfigDict(extra="allow")
+    code: str
+    message: str
+    severity: Literal["ERROR", "WARNING", "INFO"]
+    attributeNames: list[str] = Field(default_factory=list)
+    categories: list[str] = Field(default_factory=list)
+
+
+class ListingSubmission(BaseModel):
+    """``ListingsItemSubmissionResponse``: ACCEPTED (queued for processing, not yet applied), INVALID
+    (nothing accepted), or VALID (only with mode=VALIDATION_PREVIEW: checked, nothing applied)."""
+
+    model_config = ConfigDict(extra="allow")
+    sku: str
+    status: Literal["ACCEPTED", "INVALID", "VALID"]
+    submissionId: str
+    issues: list[ListingIssue] = Field(default_factory=list)
+
+
+class ListingsGateway(Protocol):
+    """What the express lane needs from Amazon's Listings Items API."""
+
+    def patch_listings_item(self, seller_id: str, sku: str, marketplace_id: str, product_type: str,
+                            patches: list[dict[str, Any]], *, issue_locale: str | None = None,
+                            validation_preview: bool = False) -> ListingSubmission: ...
+
+
 def _marketplace(marketplace_id: str) -> Marketplaces:
     from sp_api.base import Marketplaces
 
@@ -329,6 +359,33 @@ class SpApiFeeds(SpApiClient):
             return text
 
         return self._call("getFeedDocument", download)
+
+
+class SpApiListings(SpApiClient):
+    """ListingsGateway over python-amazon-sp-api's ListingsItems client (2021-08-01)."""
+
+    def api_class(self) -> type[Any]:
+        from sp_api.api.listings_items.listings_items_2021_08_01 import ListingsItemsV20210801
+
+        listings: type[Any] = ListingsItemsV20210801
+        return listings
+
+    def patch_listings_item(self, seller_id: str, sku: str, marketplace_id: str, product_type: str,
+                            patches: list[dict[str, Any]], *, issue_locale: str | None = None,
+                            validation_preview: bool = False) -> ListingSubmission:
+        params: dict[str, Any] = {"marketplaceIds": [marketplace_id], "includedData": "issues"}
+        if issue_locale:
+            params["issueLocale"] = issue_locale
+        if validation_preview:
+            params["mode"] = "VALIDATION_PREVIEW"
+        body = {"productType": product_type, "patches": patches}
+
+        def patch() -> ListingSubmission:
+            # the library URL-encodes the SKU in the path (a '/' or '#' in a SKU would otherwise fail)
+            response = self.client.patch_listings_item(seller_id, sku, body=body, **params)
+            return _parse(ListingSubmission, response.payload, "patchListingsItem")
+
+        return self._call("patchListingsItem", patch)
 
 
 class _EmptyAnswer(Exception):

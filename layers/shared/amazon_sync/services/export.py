@@ -9,6 +9,7 @@ Amazon. Any failure leaves every row either claimed by a recorded batch or pendi
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, SkuError, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog
@@ -27,8 +28,9 @@ from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message, split_all
 from amazon_sync.domain.model import LogKey, Offer, ShopContext
-from amazon_sync.errors import AmazonError, LeaseLost
+from amazon_sync.errors import AmazonError, ConfigurationError, LeaseLost
 from amazon_sync.services.calendar import enqueue_due_price_changes
+from amazon_sync.services.express import ExpressBooking, ExpressLane, Pacer, express_budget, oldest_first
 from amazon_sync.services.recovery import recover_orphan_intents, unresolved_marketplaces
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.services.steps import StepObserver, ignore_step
@@ -37,16 +39,26 @@ logger = Logger(child=True)
 
 JSON_FEED_WINDOW_SECONDS = 300.0
 OFFER_CHUNK = 1000
+VALIDATION_SAMPLE = 20  # messages per marketplace checked by `export --dry-run --validate`
 
 
 class ExportRequest(BaseModel):
     """The manual invoke (and the schedule's input): validated, anything else is refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
     mode: Literal["incremental", "full"] = "incremental"
     marketplaces: list[str] | None = Field(default=None, min_length=1)
     dryRun: bool = False
+    validate_: bool = Field(default=False, alias="validate",
+                            description="with dryRun: check a sample of messages with patchListingsItem's "
+                                        "VALIDATION_PREVIEW mode (nothing is applied)")
     scheduledTime: str | None = None  # EventBridge Scheduler's <aws.scheduler.scheduled-time>
+
+    @model_validator(mode="after")
+    def _validate_only_in_dry_runs(self) -> ExportRequest:
+        if self.validate_ and not self.dryRun:
+            raise ValueError("validate needs dryRun: Amazon's VALIDATION_PREVIEW is never used in a real run")
+        return self
 
 
 @dataclass
@@ -75,9 +87,16 @@ class ExportSummary:
     marketplaces_blocked: list[str] = field(default_factory=list)  # an orphan intent there is unresolved
     calendar_rows: int = 0  # offers whose price changed by the clock since the last run
     next_price_change_at: str | None = None
+    feed_messages: int = 0
+    express_messages: int = 0
+    express_accepted: int = 0
+    express_rejected: int = 0
+    express_unsent: int = 0
+    express_stopped: str | None = None
     duration_seconds: float = 0.0
     dry_run_documents: list[str] = field(default_factory=list)
     feed_ids: list[str] = field(default_factory=list)
+    validation: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,7 +142,8 @@ class Exporter:
                  claim_chunk: int = 1000, backoff_seconds: float = 60.0,
                  on_step: StepObserver = ignore_step, now: Callable[[], float] = time.time,
                  dry_run_store: DocumentStore | None = None,
-                 progress: Callable[[ExportSummary], None] | None = None) -> None:
+                 progress: Callable[[ExportSummary], None] | None = None,
+                 express: ExpressLane | None = None) -> None:
         self.log = log
         self.reader = reader
         self.config = config
@@ -138,6 +158,8 @@ class Exporter:
         self.now = now
         self.dry_run_store = dry_run_store or store
         self.progress = progress or (lambda summary: None)
+        self.listings_lane = express  # also what `export --dry-run --validate` checks messages with
+        self.express = express if config.express_lane else None
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -191,6 +213,8 @@ class Exporter:
             rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
         summary.keys = len(keys)
         progress = BatchProgress(batch, summary, budget=self._feed_budget())
+        express_left = express_budget(self.config) if self.express is not None else 0
+        pacer = self.express.pacer() if self.express is not None else None
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, request, keys)
             run.open_sales = {sku for _, sku in self.state.open_ended_sales(marketplace.marketplace_id)}
@@ -198,6 +222,10 @@ class Exporter:
             if run.full:
                 # products whose feed is still in flight are left out of a full pass: they come back later
                 progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
+            express_offers: set[tuple[int, int]] = set()
+            if pacer is not None and not run.full and express_left > 0:
+                express_offers, express_left = self._express(run, progress, keys, rows_by_key, express_left, pacer,
+                                                             incremental=request.mode == "incremental")
 
             def out_of_budget(chunk: list[tuple[int, int]], run: MarketplaceRun = run) -> bool:
                 if progress.can_submit(run) and self.remaining_seconds() >= 30:
@@ -206,7 +234,8 @@ class Exporter:
                 progress.every_product_unsent |= run.full
                 return True
 
-            for document in self._documents(run, keys, in_flight, request, summary, skip=out_of_budget):
+            for document in self._documents(run, keys, in_flight, request, summary, skip=out_of_budget,
+                                            taken=express_offers):
                 self._dispatch(run, progress, document)
         unsent, every_product_unsent = progress.unsent, progress.every_product_unsent
         if progress.continuation:
@@ -224,6 +253,50 @@ class Exporter:
                              backoff_seconds=self.backoff_seconds, rows_by_key=rows_by_key)
         summary.rows_deleted_without_feed = counts.deleted
         summary.rows_released = counts.released
+
+    def _express(self, run: MarketplaceRun, progress: BatchProgress, keys: dict[LogKey, bool],
+                 rows_by_key: dict[LogKey, list[int]], budget: int, pacer: Pacer, *,
+                 incremental: bool) -> tuple[set[tuple[int, int]], int]:
+        """Plan and send this marketplace's share of the express lane: the offers whose changes waited
+        longest, up to ``budget`` messages. Returns the offers it took over and the budget left."""
+        assert self.express is not None
+        offers, _ = self.reader.expand(run.context, keys.items())
+        chosen = oldest_first(offers, rows_by_key, run.config.shop_id)[:budget]
+        if not chosen:
+            return set(), budget
+        summary = progress.summary
+        express: list[PlannedMessage] = []
+        for planned in self._plan(run, sorted(chosen), incremental=incremental, summary=summary):
+            if planned.quantity_held:
+                # the price ahead of a held quantity goes by feed: only a DONE report says it is applied
+                finished = run.splitter.add(planned)
+                if finished is not None:
+                    self._dispatch(run, progress, finished)
+            else:
+                express.append(planned)
+        if express and not self.state.renew_lease("export", self._owner, self.lease_seconds, self.now()):
+            raise LeaseLost(f"export batch {progress.batch.batch_id} lost its lease to another run: it sends "
+                            "nothing more")
+        result = self.express.send(run.config, express, log=self.log, pacer=pacer,
+                                   deadline=lambda: self.remaining_seconds() - 30, on_step=self.on_step,
+                                   temporary_codes=self.config.temporary_issue_codes,
+                                   now=datetime.fromtimestamp(self.now(), UTC))
+        record = ExpressBooking(self.log, self.state, self.store).book(progress.batch.batch_id, run.config, result,
+                                                                        self.now())
+        if record is not None:
+            progress.batch.feed_intents.append(record.intent_id)
+            self.state.put_batch(progress.batch)
+            self.on_step("express_booked")
+        sent = record.message_count if record is not None else 0
+        summary.express_messages += sent
+        summary.express_accepted += len(result.accepted)
+        summary.express_rejected += len(result.rejected)
+        summary.express_unsent += len(result.unsent)
+        summary.express_stopped = summary.express_stopped or result.stopped
+        # what the lane could not send (429, 5xx, out of time) stays pending for the next run
+        progress.leave_for_later(run, ((m.id_product, m.id_product_attribute) for m in result.unsent))
+        # a throttled or failing lane is not tried again on another marketplace in this run
+        return set(chosen), 0 if result.stopped else budget - sent
 
     def _shops(self) -> dict[str, int]:
         return {m.marketplace_id: m.shop_id for m in self.config.marketplaces}
@@ -264,12 +337,15 @@ class Exporter:
 
     def _documents(self, run: MarketplaceRun, keys: dict[LogKey, bool], in_flight: set[int],
                    request: ExportRequest, summary: ExportSummary, *,
-                   skip: Callable[[list[tuple[int, int]]], bool] = lambda chunk: False) -> Iterator[FeedDocument]:
+                   skip: Callable[[list[tuple[int, int]]], bool] = lambda chunk: False,
+                   taken: set[tuple[int, int]] | None = None) -> Iterator[FeedDocument]:
         """The marketplace's feed documents, each yielded as soon as it is full; a chunk of offers for
-        which ``skip`` says so is not read (it is left for a later run)."""
+        which ``skip`` says so is not read (it is left for a later run); offers ``taken`` by the express
+        lane are left out."""
         def planned() -> Iterator[PlannedMessage]:
-            for chunk, vanished in self._offer_chunks(run, keys, run.full, in_flight):
-                if not skip(chunk):
+            for offers, vanished in self._offer_chunks(run, keys, run.full, in_flight):
+                chunk = [offer for offer in offers if offer not in taken] if taken else offers
+                if chunk and not skip(chunk):
                     yield from self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary,
                                           vanished=vanished)
 
@@ -432,6 +508,7 @@ class Exporter:
         self.state.save_feed(record)
         self.state.note_submission(JSON_FEED_WINDOW_SECONDS, self.now())
         summary.feeds_submitted += 1
+        summary.feed_messages += len(document.messages)
         summary.feed_ids.append(feed_id)
         logger.info("feed submitted", extra={"batch_id": batch.batch_id, "feed_id": feed_id, "intent_id": intent_id,
                                              "marketplace_id": marketplace_id, "messages": len(document.messages)})
@@ -449,7 +526,36 @@ class Exporter:
         stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, request, keys)
+            sample: list[dict[str, Any]] = []
             for number, document in enumerate(self._documents(run, keys, set(), request, summary), 1):
+                if len(sample) < VALIDATION_SAMPLE:
+                    sample.extend(json.loads(document.body)["messages"][:VALIDATION_SAMPLE - len(sample)])
                 key = f"dry-run/{marketplace.marketplace_id}/{stamp}-{number}.json"
                 self.dry_run_store.put(key, document.body)
                 summary.dry_run_documents.append(key)
+            if request.validate_:
+                self._validate_sample(marketplace, sample, summary)
+
+    def _validate_sample(self, marketplace: MarketplaceConfig, sample: list[dict[str, Any]],
+                         summary: ExportSummary) -> None:
+        """Amazon's own check of the first messages of the dry run's documents, exactly as written
+        (mode=VALIDATION_PREVIEW): VALID or INVALID with issues, nothing applied. Paced like the express
+        lane; a failed call ends the sample."""
+        if self.listings_lane is None:
+            raise ConfigurationError("no Listings Items client: validation needs the SP-API")
+        gateway = self.listings_lane.listings_for(marketplace.marketplace_id)
+        pacer = self.listings_lane.pacer()
+        for message in sample:
+            pacer.wait()
+            try:
+                answer = gateway.patch_listings_item(marketplace.seller_id, message["sku"],
+                                                     marketplace.marketplace_id, message["productType"],
+                                                     message["patches"], issue_locale=marketplace.issue_locale,
+                                                     validation_preview=True)
+            except AmazonError as exc:
+                summary.validation.append({"marketplace_id": marketplace.marketplace_id, "sku": message["sku"],
+                                           "status": "NOT_CHECKED", "issues": [str(exc)]})
+                break
+            summary.validation.append({"marketplace_id": marketplace.marketplace_id, "sku": message["sku"],
+                                       "status": answer.status,
+                                       "issues": [f"{i.severity} {i.code}: {i.message}" for i in answer.issues]})

@@ -15,6 +15,8 @@ Step = Literal[
     "after_s3",  # export: a feed document and its manifest are in S3, no intent recorded yet
     "before_create_feed",  # export: the document is uploaded and its id recorded, createFeed not called
     "after_create_feed",  # export: Amazon has the feed, its record still says SUBMITTING
+    "express_answered",  # export: Amazon answered the express lane's calls (ACCEPTED…), nothing booked yet
+    "express_booked",  # export: the answers are booked (accepted state, issues, record), rows not yet deleted
     "after_report",  # acknowledgment: the verdict is read and the report kept, the record not yet saved
     "before_settle",  # acknowledgment: the feed's record is saved, its batch's rows not yet settled
 ]

@@ -1,0 +1,243 @@
+"""The express lane: small changes through the Listings Items API instead of a feed.
+
+A feed takes minutes to hours to process and JSON_LISTINGS_FEED allows 5 submissions per 5 minutes;
+``patchListingsItem`` answers each SKU synchronously (5 requests/s, burst 5, per seller account) and is
+what Amazon recommends for small, time-sensitive updates. The export plans every message exactly as
+for a feed (same offer filtering, FBA and unknown-SKU rules, restock guard); this module decides which
+of them take the express lane and sends them.
+
+The rule (docs/operations.md, "Two lanes"):
+
+- A run's express budget is ``express_threshold`` PATCH calls, shared by its marketplaces (Amazon's
+  rate limit is per seller account). By default it is what the rate allows in ``express_seconds``:
+  5 requests/s x 20 s = 100, which keeps a run well inside a one-minute schedule.
+- When a marketplace's messages fit in what is left of the budget, they all go express; otherwise
+  the express lane takes the offers whose changes have waited longest (oldest log row first) and
+  feeds carry the bulk. Rows handed back (a feed budget exhausted, a throttled PATCH) keep their ids,
+  so they are the oldest in the next run and go first: no change waits behind later ones.
+- Full synchronisations and catalogue-wide changes always go by feed, and so does a price sent ahead
+  of a held quantity (the restock-at-old-price guard): ACCEPTED means queued, not applied, and only a
+  feed's DONE report says the price is in before the quantity follows.
+
+The synchronous answer is the acknowledgment. ACCEPTED: the offer's state is remembered as for an
+accepted feed message and its rows are deleted by the run's settlement; INVALID: the SKU's issues are
+recorded as for a feed rejection and its rows are settled the same way; 429 or 5xx: the lane stops for
+this run and what it did not send stays pending.
+
+Crash safety: before the first call the SKUs about to be sent lose their "last accepted" fingerprint,
+so a run that dies after Amazon answered but before the bookkeeping can never later skip a change as
+unchanged; its rows stay claimed, go back to the queue with the interrupted batch and are sent again.
+Sending again is safe: every patch is a ``replace`` of whole attributes, so applying it twice gives
+the same listing as applying it once.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger
+
+from amazon_sync.adapters.dynamodb import FeedRecord, SkuError, StateStore
+from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.s3 import DocumentStore, put_json_gz
+from amazon_sync.adapters.spapi import (
+    AmazonThrottled,
+    AmazonUnavailable,
+    ListingIssue,
+    ListingsGateway,
+    ListingSubmission,
+)
+from amazon_sync.config import MarketplaceConfig, SyncConfig
+from amazon_sync.domain.feeds import FeedMessageRef, PlannedMessage, message_body
+from amazon_sync.domain.model import LogKey
+from amazon_sync.errors import AmazonError
+from amazon_sync.services.steps import StepObserver
+
+logger = Logger(child=True)
+
+PATCH_RATE_PER_SECOND = 5.0  # patchListingsItem usage plan (listingsItems_2021-08-01): 5 requests/s
+PATCH_BURST = 5
+
+
+def express_budget(config: SyncConfig) -> int:
+    """PATCH calls one run may make: the configured threshold, or what the rate allows in the lane's time."""
+    if not config.express_lane:
+        return 0
+    if config.express_threshold is not None:
+        return config.express_threshold
+    return math.floor(PATCH_RATE_PER_SECOND * config.express_seconds)
+
+
+def oldest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+                 shop: int) -> list[tuple[int, int]]:
+    """Offers ordered by the oldest log row naming them (a smaller id is an older change)."""
+    oldest_by_offer: dict[tuple[int, int], int] = {}
+    by_product: dict[int, int] = {}
+    for key, ids in rows_by_key.items():
+        if key.id_shop not in (0, shop) or not ids:
+            continue
+        first = min(ids)
+        if key.id_product_attribute:
+            offer = (key.id_product, key.id_product_attribute)
+            oldest_by_offer[offer] = min(first, oldest_by_offer.get(offer, first))
+        else:
+            by_product[key.id_product] = min(first, by_product.get(key.id_product, first))
+
+    def age(offer: tuple[int, int]) -> tuple[int, tuple[int, int]]:
+        found = [v for v in (oldest_by_offer.get(offer), by_product.get(offer[0])) if v is not None]
+        return (min(found) if found else 2**63, offer)
+
+    return sorted(offers, key=age)
+
+
+@dataclass
+class ExpressResult:
+    """What one marketplace's express sends came to."""
+
+    accepted: list[FeedMessageRef] = field(default_factory=list)
+    rejected: list[FeedMessageRef] = field(default_factory=list)
+    retry: list[FeedMessageRef] = field(default_factory=list)
+    unsent: list[PlannedMessage] = field(default_factory=list)
+    issues: dict[str, list[ListingIssue]] = field(default_factory=dict)  # sku -> Amazon's issues
+    stopped: str | None = None  # why the lane stopped early (429, 5xx, time)
+
+
+class Pacer:
+    """Keeps calls within Amazon's usage plan (a token bucket of ``rate``/s, ``burst``) on our side."""
+
+    def __init__(self, rate: float, burst: int, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self.rate, self.burst, self.clock, self.sleep = rate, burst, clock, sleep
+        self.tokens = float(burst)
+        self.updated = clock()
+
+    def wait(self) -> None:
+        now = self.clock()
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens < 1:
+            self.sleep((1 - self.tokens) / self.rate)
+            now = self.clock()
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
+        self.tokens = max(0.0, self.tokens - 1)
+
+
+class ExpressLane:
+    """Sends planned messages with patchListingsItem and books the answers like a feed's report."""
+
+    def __init__(self, listings_for: Callable[[str], ListingsGateway], *,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 rate: float = PATCH_RATE_PER_SECOND, burst: int = PATCH_BURST) -> None:
+        self.listings_for = listings_for
+        self.sleep = sleep
+        self.clock = clock
+        self.rate = rate
+        self.burst = burst
+
+    def pacer(self) -> Pacer:
+        return Pacer(self.rate, self.burst, self.clock, self.sleep)
+
+    def send(self, marketplace: MarketplaceConfig, messages: list[PlannedMessage], *, log: EventLog,
+             pacer: Pacer, deadline: Callable[[], float], on_step: StepObserver,
+             temporary_codes: Iterable[str], now: datetime) -> ExpressResult:
+        result = ExpressResult()
+        if not messages:
+            return result
+        gateway = self.listings_for(marketplace.marketplace_id)
+        # From here on Amazon may apply these: no later change of theirs may be skipped as "unchanged"
+        # until an answer is booked (a crash before the booking leaves them forgotten, never stale).
+        log.forget_accepted(marketplace.marketplace_id, sorted({m.sku for m in messages}))
+        temporary = set(temporary_codes)
+        for index, planned in enumerate(messages):
+            if deadline() <= 0:
+                result.stopped = "out of time"
+                result.unsent.extend(messages[index:])
+                break
+            pacer.wait()
+            ref = _ref(index + 1, planned)
+            patches = message_body(ref.message_id, planned, marketplace, now)["patches"]
+            try:
+                answer = gateway.patch_listings_item(marketplace.seller_id, planned.sku, marketplace.marketplace_id,
+                                                     marketplace.product_type, patches,
+                                                     issue_locale=marketplace.issue_locale)
+            except AmazonThrottled as exc:
+                result.stopped = str(exc)
+                result.unsent.extend(messages[index:])
+                break
+            except AmazonUnavailable as exc:
+                # Amazon may or may not have taken it; the fingerprint is already forgotten, so the
+                # rows simply go round again (the replace is idempotent).
+                result.stopped = str(exc)
+                result.unsent.extend(messages[index:])
+                break
+            except AmazonError as exc:
+                logger.error("patchListingsItem %s refused: %s", planned.sku, exc)
+                result.retry.append(ref)
+                continue
+            self._book(answer, ref, result, temporary)
+        on_step("express_answered")
+        return result
+
+    @staticmethod
+    def _book(answer: ListingSubmission, ref: FeedMessageRef, result: ExpressResult, temporary: set[str]) -> None:
+        if answer.issues:
+            result.issues[ref.sku] = answer.issues
+        errors = [i for i in answer.issues if i.severity == "ERROR"]
+        if answer.status == "ACCEPTED":
+            result.accepted.append(ref)
+        elif errors and all(i.code in temporary for i in errors):
+            result.retry.append(ref)
+        else:
+            result.rejected.append(ref)
+
+
+def _ref(message_id: int, planned: PlannedMessage) -> FeedMessageRef:
+    return FeedMessageRef(message_id, planned.sku, planned.id_product, planned.id_product_attribute,
+                          planned.quantity, None if planned.price is None else str(planned.price),
+                          planned.quantity_held, planned.fingerprint)
+
+
+@dataclass
+class ExpressBooking:
+    """Writes an express result down exactly as a processed feed is written down."""
+
+    log: EventLog
+    state: StateStore
+    store: DocumentStore
+
+    def book(self, batch_id: int, marketplace: MarketplaceConfig, result: ExpressResult,
+             now: float) -> FeedRecord | None:
+        """Remember what Amazon accepted, record its issues, and write the record the batch is settled by."""
+        sent = [*result.accepted, *result.rejected, *result.retry]
+        if not sent:
+            return None
+        marketplace_id = marketplace.marketplace_id
+        self.log.remember_accepted(marketplace_id, result.accepted)
+        for ref in result.accepted:
+            if not any(issue.severity == "ERROR" for issue in result.issues.get(ref.sku, [])):
+                self.state.clear_sku_error(marketplace_id, ref.sku)
+        for ref in sent:
+            for issue in result.issues.get(ref.sku, []):
+                if issue.severity in ("ERROR", "WARNING"):
+                    self.state.record_sku_error(SkuError(
+                        marketplace_id=marketplace_id, sku=ref.sku, code=issue.code, message=issue.message,
+                        severity=issue.severity, attribute=",".join(issue.attributeNames) or None,
+                        feed_id="patchListingsItem", first_seen=now, last_seen=now))
+        day = datetime.fromtimestamp(now, UTC).strftime("%Y/%m/%d")
+        intent_id = f"{batch_id}-{marketplace_id}-express"
+        base = f"express/{marketplace_id}/{day}/{intent_id}"
+        manifest_key, results_key = f"{base}.messages.json.gz", f"{base}.results.json.gz"
+        put_json_gz(self.store, manifest_key, [ref.as_row() for ref in sent])
+        put_json_gz(self.store, results_key, {"rejected": [r.message_id for r in result.rejected],
+                                              "retry": [r.message_id for r in result.retry]})
+        record = FeedRecord(intent_id=intent_id, batch_id=batch_id, marketplace_id=marketplace_id, status="DONE",
+                            lane="listings", document_key=manifest_key, manifest_key=manifest_key,
+                            results_key=results_key, message_count=len(sent), created_at=now, submitted_at=now,
+                            finished_at=now, processing_status="DONE", accepted=len(result.accepted),
+                            rejected=len(result.rejected))
+        self.state.save_feed(record)
+        return record
