@@ -124,6 +124,8 @@ class AmazonModels:
 
         feeds = json.loads((AMAZON_MODELS / "feeds_2021-06-30.json").read_text())
         self.definitions = feeds["definitions"]
+        listings = json.loads((AMAZON_MODELS / "listingsItems_2021-08-01.json").read_text())
+        self.listings_definitions = listings["definitions"]
         self.report = jsonschema.Draft7Validator(
             json.loads((AMAZON_MODELS / "listings-feed-processing-report-schema-v2.json").read_text()))
         self.feed = jsonschema.Draft7Validator(
@@ -136,6 +138,12 @@ class AmazonModels:
 
         return jsonschema.Draft4Validator({"definitions": self.definitions, "$ref": f"#/definitions/{definition}"})
 
+    def listings_validator(self, definition: str):
+        import jsonschema
+
+        return jsonschema.Draft4Validator({"definitions": self.listings_definitions,
+                                           "$ref": f"#/definitions/{definition}"})
+
 
 RESPONSE_DEFINITIONS = {
     ("createFeedDocument", 201): "CreateFeedDocumentResponse",
@@ -144,6 +152,7 @@ RESPONSE_DEFINITIONS = {
     ("getFeeds", 200): "GetFeedsResponse",
     ("getFeedDocument", 200): "FeedDocument",
 }
+LISTINGS_RESPONSE_DEFINITIONS = {("patchListingsItem", 200): "ListingsItemSubmissionResponse"}
 
 
 @pytest.fixture(scope="session")
@@ -160,10 +169,15 @@ def check_simulator_conformance(models, responses, simulator) -> list[str]:
     for operation, status, reply in responses:
         if operation is None or operation == "token" or reply.raw is not None or reply.body is None:
             continue
-        definition = "ErrorList" if status >= 400 else RESPONSE_DEFINITIONS.get((operation, status))
-        if definition is None:
+        if operation == "patchListingsItem":
+            definition = "ErrorList" if status >= 400 else LISTINGS_RESPONSE_DEFINITIONS.get((operation, status))
+            validator = models.listings_validator(definition) if definition else None
+        else:
+            definition = "ErrorList" if status >= 400 else RESPONSE_DEFINITIONS.get((operation, status))
+            validator = models.feeds_validator(definition) if definition else None
+        if validator is None:
             continue
-        for err in models.feeds_validator(definition).iter_errors(reply.body):
+        for err in validator.iter_errors(reply.body):
             problems.append(f"{operation} {status} vs {definition}: {err.message}")
     amazon = simulator.amazon
     for feed in amazon.feeds.values():
