@@ -72,8 +72,7 @@ class Change:
 
 
 def realistic_simulator() -> SimulatorConfig:
-    return SimulatorConfig(feed_timing="realistic", feed_overhead_seconds=(30.0, 300.0),
-                           feed_seconds_per_message=0.005, patch_latency_seconds=0.25,
+    return SimulatorConfig(processing_profile="realistic", patch_latency_seconds=0.25,
                            listing_apply_seconds=(2.0, 30.0), queue_seconds=1.0, validate_messages=50, seed=7)
 
 

@@ -385,21 +385,6 @@ def test_one_skus_submissions_apply_in_order(simulator, sp_credentials):
     assert [h["quantity"] for h in simulator.amazon.listings["LI-5"].history] == [1, 2, 3, 4, 5]
 
 
-def test_realistic_feed_timing_is_one_queue_per_seller(simulator, feeds_api):
-    simulator.config.feed_timing = "realistic"
-    simulator.config.feed_overhead_seconds = (100.0, 100.0)
-    first = feeds_api.create_feed(feeds_api.submit_document(feed_document(quantity_message(1, "Q1", 1))),
-                                  MARKETPLACE_FR)
-    second = feeds_api.create_feed(feeds_api.submit_document(feed_document(quantity_message(1, "Q2", 1))),
-                                   MARKETPLACE_FR)
-    simulator.amazon.clock.advance(105)
-    simulator.amazon.advance()
-    assert feeds_api.get_feed(first).processingStatus == "DONE"
-    assert feeds_api.get_feed(second).processingStatus == "IN_PROGRESS"  # waits for the first
-    simulator.amazon.clock.advance(100)
-    assert feeds_api.get_feed(second).processingStatus == "DONE"
-
-
 def test_amazons_own_example_feed_is_accepted(simulator, feeds_api):
     example = SHARED / "amazon-models" / "listings-feed-schema-v2.example.json"
     if not example.exists():
