@@ -143,8 +143,11 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         db_secret = secrets.create_secret(Name="demo/database", SecretString=json.dumps({
             "engine": "mariadb", "host": "127.0.0.1", "port": server.port, "username": "root", "password": "",
             "dbname": "prestashop"}))["ARN"]
+        # the demo walks through the feed path step by step; the express lane has its own tests and
+        # `make bench-freshness`
         config = {"marketplaces": [{"marketplace_id": MARKETPLACE, "seller_id": simulator.seller_id,
-                                    "shop_id": 1, "country": "FR", "currency": "EUR", "handling_time_days": 2}]}
+                                    "shop_id": 1, "country": "FR", "currency": "EUR", "handling_time_days": 2}],
+                  "express_lane": False}
         (out / "marketplaces.json").write_text(json.dumps(config, indent=2))
         os.environ.update({"STATE_TABLE": "demo-state", "DOCUMENT_BUCKET": "demo-documents",
                            "CONFIG_SOURCE": str(out / "marketplaces.json"), "SPAPI_SECRET_ARN": sp_secret,

@@ -34,14 +34,19 @@ def patches_sent(stack):
     return stack.amazon.calls.get("patchListingsItem", 0)
 
 
+def one_offer(make_stack):
+    """An express stack and one product without combinations: (stack, product, attribute, sku)."""
+    stack = make_stack(**EXPRESS)
+    product, attribute = simple_products(stack, 1)[0]
+    return stack, product, attribute, stack.expected_sku(product, attribute)
+
+
 def settle_amazon(stack, seconds=60):
     stack.advance(seconds)
 
 
 def test_a_small_change_goes_express_and_its_rows_are_deleted_on_accepted(make_stack):
-    stack = make_stack(**EXPRESS)
-    product, attribute = simple_products(stack, 1)[0]
-    sku = stack.expected_sku(product, attribute)
+    stack, product, attribute, sku = one_offer(make_stack)
     for quantity in (4, 5, 6):
         change_stock(stack, product, attribute, quantity)
     summary = stack.export()
@@ -104,9 +109,7 @@ def test_a_throttled_or_failing_lane_stops_and_leaves_the_rest_pending(make_stac
 def test_a_500_that_amazon_applied_anyway_is_never_skipped_as_unchanged(make_stack):
     """A 5xx may hide an applied patch: the SKU's last accepted value is forgotten before the call, so
     going back to that value is sent again rather than skipped."""
-    stack = make_stack(**EXPRESS)
-    product, attribute = simple_products(stack, 1)[0]
-    sku = stack.expected_sku(product, attribute)
+    stack, product, attribute, sku = one_offer(make_stack)
     change_stock(stack, product, attribute, 10)
     stack.export()
     settle_amazon(stack)
@@ -161,9 +164,7 @@ def test_a_sku_with_a_feed_in_flight_waits_for_it_before_going_express(make_stac
 
 
 def test_a_restock_with_a_new_price_sends_the_price_by_feed_before_the_quantity(make_stack):
-    stack = make_stack(**EXPRESS)
-    product, attribute = simple_products(stack, 1)[0]
-    sku = stack.expected_sku(product, attribute)
+    stack, product, attribute, sku = one_offer(make_stack)
     change_stock(stack, product, attribute, 0)
     stack.export()
     settle_amazon(stack)
