@@ -106,7 +106,8 @@ class World:
             "STATE_TABLE": table, "DOCUMENT_BUCKET": bucket, "CONFIG_SOURCE": str(config_path),
             "SPAPI_SECRET_ARN": secret, "SPAPI_ENDPOINT_URL": self.simulator.url,
             "LWA_TOKEN_URL": f"{self.simulator.url}/auth/o2/token", "DB_HOST": "127.0.0.1",
-            "DB_PORT": str(server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": name})
+            "DB_PORT": str(server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": name,
+            "AMAZON_SYNC_LOCAL_DEVELOPMENT": "true"})
         marketplace = self.runtime.config.marketplaces[0]
         self.reader = OfferReader(self.conn, TABLES, "reference")
         self.context = self.reader.shop_context(1, marketplace.country, marketplace.currency,
