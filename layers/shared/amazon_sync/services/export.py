@@ -265,15 +265,19 @@ class Exporter:
         if not chosen:
             return set(), budget
         summary = progress.summary
+        rank = {offer: index for index, offer in enumerate(chosen)}
         express: list[PlannedMessage] = []
-        for planned in self._plan(run, sorted(chosen), incremental=incremental, summary=summary):
-            if planned.quantity_held:
-                # the price ahead of a held quantity goes by feed: only a DONE report says it is applied
-                finished = run.splitter.add(planned)
-                if finished is not None:
+        calls = 0
+        for planned in sorted(self._plan(run, sorted(chosen), incremental=incremental, summary=summary),
+                              key=lambda p: rank.get((p.id_product, p.id_product_attribute), len(rank))):
+            # the price ahead of a held quantity goes by feed (only a DONE report says it is applied), and so
+            # does what is left once the budget's calls are spent (quantity and price are one call each)
+            if planned.quantity_held or calls + planned.messages > budget:
+                for finished in run.splitter.add(planned):
                     self._dispatch(run, progress, finished)
             else:
                 express.append(planned)
+                calls += planned.messages
         if express and not self.state.renew_lease("export", self._owner, self.lease_seconds, self.now()):
             raise LeaseLost(f"export batch {progress.batch.batch_id} lost its lease to another run: it sends "
                             "nothing more")

@@ -52,7 +52,7 @@ from amazon_sync.adapters.spapi import (
     ListingSubmission,
 )
 from amazon_sync.config import MarketplaceConfig, SyncConfig
-from amazon_sync.domain.feeds import FeedMessageRef, PlannedMessage, message_body
+from amazon_sync.domain.feeds import FeedMessageRef, PlannedMessage, message_bodies
 from amazon_sync.domain.model import LogKey
 from amazon_sync.errors import AmazonError
 from amazon_sync.services.steps import StepObserver
@@ -152,33 +152,35 @@ class ExpressLane:
         # until an answer is booked (a crash before the booking leaves them forgotten, never stale).
         log.forget_accepted(marketplace.marketplace_id, sorted({m.sku for m in messages}))
         temporary = set(temporary_codes)
+        message_id = 0
         for index, planned in enumerate(messages):
-            if deadline() <= 0:
-                result.stopped = "out of time"
-                result.unsent.extend(messages[index:])
+            # quantity and price are separate submissions, as they are separate feed messages: a price
+            # Amazon refuses never takes the stock change down with it
+            for number, body in enumerate(message_bodies(1, planned, marketplace, now)):
+                if deadline() <= 0:
+                    result.stopped = "out of time"
+                elif result.stopped is None:
+                    pacer.wait()
+                    message_id += 1
+                    ref = _ref(message_id, planned, quantity=number == 0 and planned.quantity is not None)
+                    try:
+                        answer = gateway.patch_listings_item(marketplace.seller_id, planned.sku,
+                                                             marketplace.marketplace_id, marketplace.product_type,
+                                                             body["patches"], issue_locale=marketplace.issue_locale)
+                    except (AmazonThrottled, AmazonUnavailable) as exc:
+                        # A 5xx may hide an applied patch: the fingerprint is already forgotten, so the
+                        # rows simply go round again (the replace is idempotent).
+                        result.stopped = str(exc)
+                    except AmazonError as exc:
+                        logger.error("patchListingsItem %s refused: %s", planned.sku, exc)
+                        result.retry.append(ref)
+                    else:
+                        self._book(answer, ref, result, temporary)
+                if result.stopped is not None:
+                    result.unsent.extend(messages[index:])
+                    break
+            if result.stopped is not None:
                 break
-            pacer.wait()
-            ref = _ref(index + 1, planned)
-            patches = message_body(ref.message_id, planned, marketplace, now)["patches"]
-            try:
-                answer = gateway.patch_listings_item(marketplace.seller_id, planned.sku, marketplace.marketplace_id,
-                                                     marketplace.product_type, patches,
-                                                     issue_locale=marketplace.issue_locale)
-            except AmazonThrottled as exc:
-                result.stopped = str(exc)
-                result.unsent.extend(messages[index:])
-                break
-            except AmazonUnavailable as exc:
-                # Amazon may or may not have taken it; the fingerprint is already forgotten, so the
-                # rows simply go round again (the replace is idempotent).
-                result.stopped = str(exc)
-                result.unsent.extend(messages[index:])
-                break
-            except AmazonError as exc:
-                logger.error("patchListingsItem %s refused: %s", planned.sku, exc)
-                result.retry.append(ref)
-                continue
-            self._book(answer, ref, result, temporary)
         on_step("express_answered")
         return result
 
@@ -195,10 +197,12 @@ class ExpressLane:
             result.rejected.append(ref)
 
 
-def _ref(message_id: int, planned: PlannedMessage) -> FeedMessageRef:
+def _ref(message_id: int, planned: PlannedMessage, *, quantity: bool) -> FeedMessageRef:
+    """The reference of one submission, as the feed splitter writes it: the quantity's, or the price's."""
     return FeedMessageRef(message_id, planned.sku, planned.id_product, planned.id_product_attribute,
-                          planned.quantity, None if planned.price is None else str(planned.price),
-                          planned.quantity_held, planned.fingerprint)
+                          planned.quantity if quantity else None,
+                          None if quantity or planned.price is None else str(planned.price),
+                          planned.quantity_held and not quantity, planned.fingerprint)
 
 
 @dataclass
@@ -216,10 +220,11 @@ class ExpressBooking:
         if not sent:
             return None
         marketplace_id = marketplace.marketplace_id
-        self.log.remember_accepted(marketplace_id, result.accepted)
-        for ref in result.accepted:
-            if not any(issue.severity == "ERROR" for issue in result.issues.get(ref.sku, [])):
-                self.state.clear_sku_error(marketplace_id, ref.sku)
+        # "as sent" (the fingerprint that lets later runs skip the offer) only when all its submissions got in
+        unfinished = {ref.sku for ref in [*result.rejected, *result.retry]} | {m.sku for m in result.unsent}
+        self.log.remember_accepted(marketplace_id, result.accepted, unfinished)
+        for sku in {ref.sku for ref in result.accepted} - unfinished:
+            self.state.clear_sku_error(marketplace_id, sku)
         for ref in sent:
             for issue in result.issues.get(ref.sku, []):
                 if issue.severity in ("ERROR", "WARNING"):
