@@ -151,6 +151,8 @@ class ExpressLane:
         # From here on Amazon may apply these: no later change of theirs may be skipped as "unchanged"
         # until an answer is booked (a crash before the booking leaves them forgotten, never stale).
         log.forget_accepted(marketplace.marketplace_id, sorted({m.sku for m in messages}))
+        # and their SKUs count as possibly on Amazon from now on, as a feed's do from its submission
+        log.note_submitted(marketplace.marketplace_id, [_ref(0, m, quantity=m.quantity is not None) for m in messages])
         temporary = set(temporary_codes)
         message_id = 0
         for index, planned in enumerate(messages):
