@@ -9,6 +9,7 @@ import json
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -110,6 +111,15 @@ class MarketplaceConfig(BaseModel):
 
         if not any(m.marketplace_id == value for m in Marketplaces):
             raise ValueError(f"{value} is not an Amazon marketplace id")
+        return value
+
+    @field_validator("shop_timezone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from None
         return value
 
     @model_validator(mode="after")
