@@ -28,6 +28,7 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 from moto.server import ThreadedMotoServer
 
@@ -42,7 +43,7 @@ from tests.stack import MARKETPLACE_DE, base_config, build_stack, check_document
 from tests.system import processes
 
 SEEDS = int(os.environ.get("SOAK_SEEDS", "1"))
-STEPS = int(os.environ.get("SOAK_STEPS", "25"))
+STEPS = int(os.environ.get("SOAK_STEPS", "20"))
 EXPORT_STEPS = ["after_claim", "after_s3", "before_create_feed", "after_create_feed"]
 ACK_STEPS = ["after_report", "before_settle"]
 KILL_TIMEOUT = 120.0
@@ -58,6 +59,8 @@ def moto_server(monkeypatch):
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
     server.start()
     host, port = server.get_host_and_port()
+    # moto keeps its state per process, not per server: each test starts from an empty account
+    httpx.post(f"http://{host}:{port}/moto-api/reset", timeout=30).raise_for_status()
     monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://{host}:{port}")
     yield
     server.stop()
