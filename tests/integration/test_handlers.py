@@ -82,13 +82,19 @@ def test_bad_export_event_names_the_problem(handlers):
     assert "mode" in result["error"] and "extra" in result["error"]
 
 
-def test_sqs_notifications_with_partial_batch_response(handlers, capsys):
-    stack, export_handler, ack_handler = handlers
+def a_finished_feed_notification(stack, export_handler):
+    """One change exported by the handler; the FEED_PROCESSING_FINISHED notification Amazon then sends."""
     received = []
     stack.amazon.notify = received.append
     change_stock(stack, *stack.catalogue.offers[0], 3)
     export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
     stack.advance()
+    return received[0]
+
+
+def test_sqs_notifications_with_partial_batch_response(handlers, capsys):
+    stack, export_handler, ack_handler = handlers
+    received = [a_finished_feed_notification(stack, export_handler)]
     sqs_event = event("ack-sqs-notification.json")
     template = sqs_event["Records"][0]
     good = {**template, "messageId": "good", "body": json.dumps(received[0])}
@@ -126,12 +132,8 @@ def test_a_notification_that_fails_is_reported_for_retry(handlers, monkeypatch):
 def test_a_notification_without_time_left_goes_back_to_the_queue(handlers):
     """Finding 9: the SQS path honours the invocation's remaining time; the ack runs with that clock."""
     stack, export_handler, ack_handler = handlers
-    received = []
-    stack.amazon.notify = received.append
-    change_stock(stack, *stack.catalogue.offers[0], 3)
-    export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
-    stack.advance()
-    record = {**event("ack-sqs-notification.json")["Records"][0], "messageId": "late", "body": json.dumps(received[0])}
+    notification = a_finished_feed_notification(stack, export_handler)
+    record = {**event("ack-sqs-notification.json")["Records"][0], "messageId": "late", "body": json.dumps(notification)}
 
     class AlmostOut(LambdaContextStub):
         @staticmethod
