@@ -6,17 +6,18 @@ BIN   := $(VENV)/bin
 PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin/python3.12 /usr/local/bin/python3.12; do \
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
-.PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy test unit demo bench-coldstart bench-export \
-        bench-ack bench-triggers bench-freshness soak clean
+.PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy lock test unit demo bench-coldstart \
+        bench-export bench-ack bench-triggers bench-freshness soak clean
 
 setup: $(VENV)/.installed mariadb
 
+# Every package comes from a lock with hashes (requirements-dev.txt, compiled by `make lock`): pip refuses
+# a file whose hash differs. The editable installs build with the locked setuptools, fetching nothing.
 $(VENV)/.installed: requirements-dev.txt layers/shared/requirements.txt pyproject.toml devkit/pyproject.toml
 	@echo "==> creating $(VENV) with $(PYTHON) ($$($(PYTHON) --version))"
 	@$(PYTHON) -m venv $(VENV)
-	@$(BIN)/pip install --quiet --upgrade pip
-	@$(BIN)/pip install --quiet -r requirements-dev.txt
-	@$(BIN)/pip install --quiet --no-deps -e . -e ./devkit
+	@$(BIN)/pip install --quiet --require-hashes -r requirements-dev.txt
+	@$(BIN)/pip install --quiet --no-deps --no-build-isolation -e . -e ./devkit
 	@touch $@
 
 # Tests start their own throwaway server; they only need MariaDB's binaries on the machine.
@@ -48,8 +49,7 @@ SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
 $(SAM_VENV)/.installed: requirements-sam.txt
 	@echo "==> creating $(SAM_VENV) for the SAM CLI"
 	@$(PYTHON) -m venv $(SAM_VENV)
-	@$(SAM_VENV)/bin/pip install --quiet --upgrade pip
-	@$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	@$(SAM_VENV)/bin/pip install --quiet --require-hashes -r requirements-sam.txt
 	@touch $@
 
 # Everything about the template that can be checked without an AWS account. Its `sam build` is a check
@@ -87,6 +87,17 @@ build: $(SAM_VENV)/.installed
 DEPLOY_ARGS ?= --guided
 deploy: build
 	@$(SAM) deploy $(DEPLOY_ARGS)
+
+# Dependencies: edit the direct pins in layers/shared/requirements.in, requirements-dev.in or
+# requirements-sam.in, then `make lock` resolves every transitive dependency and records its hashes in the
+# matching .txt (PyPI must be reachable). The dev lock is constrained by the layer's, so both agree.
+LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
+        --no-emit-index-url --no-emit-find-links
+lock: $(VENV)/.installed
+	@$(LOCK) -o layers/shared/requirements.txt layers/shared/requirements.in
+	@$(LOCK) --allow-unsafe -o requirements-dev.txt requirements-dev.in
+	@$(LOCK) --allow-unsafe -o requirements-sam.txt requirements-sam.in
+	@echo "locks written: layers/shared/requirements.txt requirements-dev.txt requirements-sam.txt"
 
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
 test: lint typecheck template-check
