@@ -90,13 +90,14 @@ deploy: build
 
 # Dependencies: edit the direct pins in layers/shared/requirements.in, requirements-dev.in or
 # requirements-sam.in, then `make lock` resolves every transitive dependency and records its hashes in the
-# matching .txt (PyPI must be reachable). The dev lock is constrained by the layer's, so both agree.
+# matching .txt (PyPI must be reachable). The dev lock is constrained by the layer's, so both agree. The
+# SAM CLI's lock keeps extras (aws-sam-cli asks for boto3-stubs[...]: pip's hash mode needs that pin).
 LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
         --no-emit-index-url --no-emit-find-links
 lock: $(VENV)/.installed
 	@$(LOCK) -o layers/shared/requirements.txt layers/shared/requirements.in
 	@$(LOCK) --allow-unsafe -o requirements-dev.txt requirements-dev.in
-	@$(LOCK) --allow-unsafe -o requirements-sam.txt requirements-sam.in
+	@$(LOCK) --allow-unsafe --no-strip-extras -o requirements-sam.txt requirements-sam.in
 	@echo "locks written: layers/shared/requirements.txt requirements-dev.txt requirements-sam.txt"
 
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
