@@ -49,7 +49,7 @@ SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
 $(SAM_VENV)/.installed: requirements-sam.txt
 	@echo "==> creating $(SAM_VENV) for the SAM CLI"
 	@$(PYTHON) -m venv $(SAM_VENV)
-	@$(SAM_VENV)/bin/pip install --quiet --require-hashes -r requirements-sam.txt
+	@$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
 	@touch $@
 
 # Everything about the template that can be checked without an AWS account. Its `sam build` is a check
@@ -88,17 +88,17 @@ DEPLOY_ARGS ?= --guided
 deploy: build
 	@$(SAM) deploy $(DEPLOY_ARGS)
 
-# Dependencies: edit the direct pins in layers/shared/requirements.in, requirements-dev.in or
-# requirements-sam.in, then `make lock` resolves every transitive dependency and records its hashes in the
-# matching .txt (PyPI must be reachable). The dev lock is constrained by the layer's, so both agree. The
-# SAM CLI's lock keeps extras (aws-sam-cli asks for boto3-stubs[...]: pip's hash mode needs that pin).
+# Dependencies: edit the direct pins in layers/shared/requirements.in or requirements-dev.in, then
+# `make lock` resolves every transitive dependency and records its hashes in the matching .txt (PyPI must
+# be reachable). The dev lock is constrained by the layer's, so both agree. The SAM CLI (requirements-sam.txt,
+# a build tool in its own venv) stays pinned at the top only: pip's hash mode cannot install its lock, which
+# asks for boto3 both with and without the [crt] extra.
 LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
         --no-emit-index-url --no-emit-find-links
 lock: $(VENV)/.installed
 	@$(LOCK) -o layers/shared/requirements.txt layers/shared/requirements.in
 	@$(LOCK) --allow-unsafe -o requirements-dev.txt requirements-dev.in
-	@$(LOCK) --allow-unsafe --no-strip-extras -o requirements-sam.txt requirements-sam.in
-	@echo "locks written: layers/shared/requirements.txt requirements-dev.txt requirements-sam.txt"
+	@echo "locks written: layers/shared/requirements.txt requirements-dev.txt"
 
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
 test: lint typecheck template-check
