@@ -26,8 +26,9 @@ for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "
     os.environ[_name] = _value
 os.environ.pop("AWS_PROFILE", None)
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 ROOT = Path(__file__).resolve().parents[1]
+# Amazon's official models and PrestaShop's real schema, next to the project (AMAZON_SYNC_SHARED elsewhere).
+SHARED = Path(os.environ.get("AMAZON_SYNC_SHARED") or ROOT.parent / "shared")
 # The Lambda handlers are top-level modules in their function folders, as Lambda loads them.
 for _folder in ("functions/export", "functions/ack"):
     if str(ROOT / _folder) not in sys.path:
@@ -110,28 +111,38 @@ def service_log() -> Iterator[list[logging.LogRecord]]:
 
 # --- the SP-API simulator -------------------------------------------------------------------------
 
-AMAZON_MODELS = SHARED / "amazon-models"
+def shared(folder: str) -> Path:
+    """A folder of ../shared. The tests that need it check our code against Amazon's and PrestaShop's own
+    files: without it they fail, saying so, rather than pass with their checks switched off."""
+    path = SHARED / folder
+    if not path.is_dir():
+        pytest.fail(f"{path} is missing: conformance checks need Amazon's models and PrestaShop's schema in "
+                    "../shared next to the project (or set AMAZON_SYNC_SHARED to where they are)", pytrace=False)
+    return path
+
+
 MARKETPLACE_FR = "A13V1IB3VIYZZH"
 
 
 class AmazonModels:
-    """Validators built from Amazon's official models in ../shared (None when it is absent)."""
+    """Validators built from Amazon's official models in ../shared."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path) -> None:
         import json
 
         import jsonschema
 
-        feeds = json.loads((AMAZON_MODELS / "feeds_2021-06-30.json").read_text())
+        self.folder = folder
+        feeds = json.loads((folder / "feeds_2021-06-30.json").read_text())
         self.definitions = feeds["definitions"]
         listings = json.loads((AMAZON_MODELS / "listingsItems_2021-08-01.json").read_text())
         self.listings_definitions = listings["definitions"]
         self.report = jsonschema.Draft7Validator(
-            json.loads((AMAZON_MODELS / "listings-feed-processing-report-schema-v2.json").read_text()))
+            json.loads((folder / "listings-feed-processing-report-schema-v2.json").read_text()))
         self.feed = jsonschema.Draft7Validator(
-            json.loads((AMAZON_MODELS / "listings-feed-schema-v2.json").read_text()))
+            json.loads((folder / "listings-feed-schema-v2.json").read_text()))
         self.notification = jsonschema.Draft7Validator(
-            json.loads((AMAZON_MODELS / "FeedProcessingFinishedNotification.json").read_text()))
+            json.loads((folder / "FeedProcessingFinishedNotification.json").read_text()))
 
     def feeds_validator(self, definition: str):
         import jsonschema
@@ -156,8 +167,8 @@ LISTINGS_RESPONSE_DEFINITIONS = {("patchListingsItem", 200): "ListingsItemSubmis
 
 
 @pytest.fixture(scope="session")
-def amazon_models():
-    return AmazonModels() if AMAZON_MODELS.exists() else None
+def amazon_models() -> AmazonModels:
+    return AmazonModels(shared("amazon-models"))
 
 
 def check_simulator_conformance(models, responses, simulator) -> list[str]:
@@ -204,9 +215,8 @@ def simulator(amazon_models):
                              observe=lambda op, status, reply: responses.append((op, status, reply)))
     with server:
         yield server
-    if amazon_models is not None:
-        problems = check_simulator_conformance(amazon_models, responses, server)
-        assert not problems, "simulator answers that do not match Amazon's models:\n" + "\n".join(problems[:20])
+    problems = check_simulator_conformance(amazon_models, responses, server)
+    assert not problems, "simulator answers that do not match Amazon's models:\n" + "\n".join(problems[:20])
 
 
 @pytest.fixture

@@ -31,9 +31,8 @@ def test_full_sync_sends_prestashops_current_values(make_stack, amazon_models):
     stack.ack()
     assert stack.mismatches() == []
     documents = stack.documents()
-    if amazon_models is not None:
-        for document in documents:
-            assert list(amazon_models.feed.iter_errors(document)) == []
+    for document in documents:
+        assert list(amazon_models.feed.iter_errors(document)) == []
     quantity, price = documents[0]["messages"][:2]
     assert quantity["sku"] == price["sku"]
     assert [p["path"] for p in quantity["patches"]] == ["/attributes/fulfillment_availability"]

@@ -11,17 +11,14 @@ from amazon_sync.adapters.mysql.schema import REQUIRED_PRESTASHOP_TABLES, Tables
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.domain.model import LogKey
 from amazon_sync_devkit.prestashop import prestashop_tables_sql, split_sql
-from tests.conftest import SHARED
-
-REAL_SCHEMA = SHARED / "prestashop" / "db_structure.sql"
-pytestmark = pytest.mark.skipif(not REAL_SCHEMA.exists(), reason="../shared/prestashop is absent")
+from tests.conftest import shared
 
 
 def load_real_schema(mariadb, name):
     with mariadb.root_connection() as root, root.cursor() as cur:
         cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    text = (REAL_SCHEMA.read_text().replace("PREFIX_", "ps_").replace("ENGINE_TYPE", "InnoDB")
-            .replace("COLLATION", "COLLATE=utf8mb4_general_ci"))
+    text = ((shared("prestashop") / "db_structure.sql").read_text().replace("PREFIX_", "ps_")
+            .replace("ENGINE_TYPE", "InnoDB").replace("COLLATION", "COLLATE=utf8mb4_general_ci"))
     conn = connect(DatabaseSettings(port=mariadb.port, database=name))
     with conn.cursor() as cur:
         for statement in split_sql(text):

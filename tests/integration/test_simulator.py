@@ -9,7 +9,7 @@ import pytest
 
 from amazon_sync.adapters.spapi import AmazonThrottled, AmazonUnavailable, SpApiCredentials, SpApiEndpoints, SpApiFeeds
 from amazon_sync.errors import AmazonError
-from tests.conftest import MARKETPLACE_FR, SHARED
+from tests.conftest import MARKETPLACE_FR
 
 SELLER = "A1LOCALSELLER"
 
@@ -385,10 +385,8 @@ def test_one_skus_submissions_apply_in_order(simulator, sp_credentials):
     assert [h["quantity"] for h in simulator.amazon.listings["LI-5"].history] == [1, 2, 3, 4, 5]
 
 
-def test_amazons_own_example_feed_is_accepted(simulator, feeds_api):
-    example = SHARED / "amazon-models" / "listings-feed-schema-v2.example.json"
-    if not example.exists():
-        pytest.skip("../shared/amazon-models is absent")
+def test_amazons_own_example_feed_is_accepted(simulator, feeds_api, amazon_models):
+    example = amazon_models.folder / "listings-feed-schema-v2.example.json"
     document = json.loads(example.read_text())
     document["header"]["sellerId"] = SELLER
     feed = run_feed(simulator, feeds_api, json.dumps(document).encode())

@@ -9,16 +9,14 @@ from moto import mock_aws
 
 from amazon_sync_devkit.simulator.amazon import Reply
 from amazon_sync_devkit.simulator.notifications import sqs_sink
-from tests.conftest import AMAZON_MODELS, check_simulator_conformance
+from tests.conftest import check_simulator_conformance
 from tests.integration.test_simulator import feed_document, quantity_message, run_feed
-
-pytestmark = pytest.mark.skipif(not AMAZON_MODELS.exists(), reason="../shared/amazon-models is absent")
 
 
 @pytest.mark.parametrize("name", ["listings-feed-schema-v2.json", "listings-feed-message-schema-v2.json"])
-def test_bundled_schemas_are_unmodified_copies(name):
+def test_bundled_schemas_are_unmodified_copies(name, amazon_models):
     bundled = resources.files("amazon_sync_devkit").joinpath(f"schemas/{name}").read_bytes()
-    assert bundled == (AMAZON_MODELS / name).read_bytes()
+    assert bundled == (amazon_models.folder / name).read_bytes()
 
 
 def test_the_conformance_check_catches_a_wrong_body(amazon_models, simulator):
