@@ -6,24 +6,20 @@ import json
 import resource
 from typing import Any
 
-from amazon_sync.adapters.mysql.connection import connect
-from amazon_sync.adapters.mysql.schema import Tables, install
+from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync_devkit.catalogue import CatalogueSpec, create_catalogue
 from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
-from amazon_sync_devkit.prestashop import create_prestashop_tables
+from amazon_sync_devkit.stack import create_shop_database
 
 TABLES = Tables("ps_")
 
 
 def shop_database(server: ThrowawayMariaDB, name: str, spec: CatalogueSpec) -> tuple[DatabaseSettings, Any]:
-    with server.root_connection() as root, root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    settings = DatabaseSettings(port=server.port, database=name)
-    conn = connect(settings)
-    create_prestashop_tables(conn, TABLES)
-    install(conn, TABLES)
+    """The devkit's shop database without the triggers (a benchmark installs them when it measures them)."""
+    settings, conn = create_shop_database(server, name, triggers=False)
     catalogue = create_catalogue(conn, TABLES, spec)
+    conn.close()
     return settings, catalogue
 
 

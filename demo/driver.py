@@ -13,7 +13,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -26,19 +25,17 @@ import boto3
 import httpx
 
 from amazon_sync.adapters.mysql.connection import connect
-from amazon_sync.adapters.mysql.schema import Tables, install, install_triggers
+from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.config import SyncConfig
-from amazon_sync_devkit.aws_fixtures import create_state_table
 from amazon_sync_devkit.catalogue import CatalogueSpec, create_catalogue
 from amazon_sync_devkit.expected import expected_listings
-from amazon_sync_devkit.local_processes import free_port, wait_for_http
+from amazon_sync_devkit.local_processes import LocalProcesses
 from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
-from amazon_sync_devkit.prestashop import create_prestashop_tables
 from amazon_sync_devkit.simulator.amazon import SimulatorConfig
+from amazon_sync_devkit.stack import create_shop_database, provision
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 MARKETPLACE = "A13V1IB3VIYZZH"
 TABLES = Tables("ps_")
 
@@ -56,11 +53,6 @@ class LambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self.deadline - time.monotonic()) * 1000)
-
-
-def _start(command: list[str], name: str, processes: list[subprocess.Popen[bytes]], log_dir: Path) -> None:
-    log = open(log_dir / f"{name}.log", "wb")  # noqa: SIM115 (closed with the process)
-    processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
 
 
 def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url: str,
@@ -92,68 +84,41 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         shutil.rmtree(out)
     for folder in ("feeds", "reports", "logs"):
         (out / folder).mkdir(parents=True)
-    processes: list[subprocess.Popen[bytes]] = []
+    processes = LocalProcesses(out / "logs")
     server = ThrowawayMariaDB()
     started = time.monotonic()
     try:
         say("[1/6] MariaDB with PrestaShop's tables, the event log, the capture triggers and a sample catalogue")
         server.start()
-        with server.root_connection() as root, root.cursor() as cur:
-            cur.execute("CREATE DATABASE prestashop CHARACTER SET utf8mb4")
-        db = DatabaseSettings(port=server.port, database="prestashop")
-        conn = connect(db)
-        create_prestashop_tables(conn, TABLES)
-        install(conn, TABLES)
-        install_triggers(conn, TABLES)
+        db, conn = create_shop_database(server, "prestashop")
         catalogue = create_catalogue(conn, TABLES, CatalogueSpec(products=products, shops=1, seed=2026))
         with conn.cursor() as cur:
             cur.execute("DELETE FROM ps_amazon_sync_log")
         say(f"      {products} products, {len(catalogue.offers)} offers (combinations, taxes, sale prices)")
 
         say("[2/6] moto_server (S3, DynamoDB, SQS, Secrets Manager) and the SP-API simulator")
-        moto_port, sim_port = free_port(), free_port()
-        moto_url, sim_url = f"http://127.0.0.1:{moto_port}", f"http://127.0.0.1:{sim_port}"
-        _start([str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)], "moto", processes, out / "logs")
-        wait_for_http(moto_url, processes[-1], "moto_server")
-        os.environ.update({"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local",
-                           "AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": moto_url})
+        moto_url = processes.moto_server()
         sqs = boto3.client("sqs")
         dlq = sqs.create_queue(QueueName="feed-notifications-dlq")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         queue = sqs.create_queue(QueueName="feed-notifications", Attributes={
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"})})["QueueUrl"]
-        _start([str(BIN / "amazon-sync"), "simulator", "--port", str(sim_port), "--sqs-queue-url", queue,
-                "--sqs-endpoint-url", moto_url, "--queue-seconds", "1", "--processing", "realistic",
-                # Amazon's processing times (one feed after the other, U(30 s, 5 min) each) at 1/100
-                "--time-scale", "0.01"],
-               "simulator", processes, out / "logs")
-        wait_for_http(f"{sim_url}/_simulator/stats", processes[-1], "simulator")
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="demo-documents", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-        create_state_table("demo-state")
-        boto3.client("dynamodb").create_table(
-            TableName="demo-idempotency", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+        sim_url = processes.simulator("--sqs-queue-url", queue, "--sqs-endpoint-url", moto_url,
+                                      "--queue-seconds", "1", "--processing", "realistic",
+                                      # Amazon's processing times (one feed after the other, U(30 s, 5 min)
+                                      # each) at 1/100
+                                      "--time-scale", "0.01")
         simulator = SimulatorConfig()
-        secrets = boto3.client("secretsmanager")
-        sp_secret = secrets.create_secret(Name="demo/sp-api", SecretString=json.dumps({
-            "lwa_app_id": simulator.client_id, "lwa_client_secret": simulator.client_secret,
-            "refresh_token": simulator.refresh_tokens[0]}))["ARN"]
-        db_secret = secrets.create_secret(Name="demo/database", SecretString=json.dumps({
-            "engine": "mariadb", "host": "127.0.0.1", "port": server.port, "username": "root", "password": "",
-            "dbname": "prestashop"}))["ARN"]
         # the demo walks through the feed path step by step; the express lane has its own tests and
         # `make bench-freshness`
         config = {"marketplaces": [{"marketplace_id": MARKETPLACE, "seller_id": simulator.seller_id,
                                     "shop_id": 1, "country": "FR", "currency": "EUR", "handling_time_days": 2}],
                   "express_lane": False}
-        (out / "marketplaces.json").write_text(json.dumps(config, indent=2))
-        os.environ.update({"STATE_TABLE": "demo-state", "DOCUMENT_BUCKET": "demo-documents",
-                           "CONFIG_SOURCE": str(out / "marketplaces.json"), "SPAPI_SECRET_ARN": sp_secret,
-                           "DB_SECRET_ARN": db_secret, "SPAPI_ENDPOINT_URL": sim_url,
-                           "AMAZON_SYNC_LOCAL_DEVELOPMENT": "true",
-                           "LWA_TOKEN_URL": f"{sim_url}/auth/o2/token", "IDEMPOTENCY_TABLE": "demo-idempotency",
+        # the functions reach the database through an RDS-style secret, as in AWS
+        provisioned = provision("demo", simulator_url=sim_url, simulator=simulator, database=db, config=config,
+                                config_dir=out, database_secret=True, idempotency_table=True)
+        s3 = boto3.client("s3")
+        os.environ.update({**provisioned.env,
                            "POWERTOOLS_SERVICE_NAME": "prestashop-amazon-sync",
                            "POWERTOOLS_METRICS_NAMESPACE": "PrestaShopAmazonSync",
                            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
@@ -258,15 +223,15 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
             say(f"      MISMATCH {mismatch}")
 
         say("[6/6] Artefacts in .demo/")
-        for page in s3.get_paginator("list_objects_v2").paginate(Bucket="demo-documents", Prefix="feeds/"):
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=provisioned.bucket, Prefix="feeds/"):
             for item in page.get("Contents", []):
                 key = item["Key"]
                 name = key.split("/")[-1]
                 if name.endswith(".report.json"):
-                    body = s3.get_object(Bucket="demo-documents", Key=key)["Body"].read()
+                    body = s3.get_object(Bucket=provisioned.bucket, Key=key)["Body"].read()
                     (out / "reports" / name).write_bytes(body)
                 elif name.endswith(".json"):
-                    (out / "feeds" / name).write_bytes(s3.get_object(Bucket="demo-documents", Key=key)["Body"].read())
+                    (out / "feeds" / name).write_bytes(s3.get_object(Bucket=provisioned.bucket, Key=key)["Body"].read())
         listings = httpx.get(f"{sim_url}/_simulator/listings").json()["listings"]
         sale_left = listings.get(ended_sku, {}).get("attributes", {}).get("purchasable_offer", [{}])[0].get(
             "discounted_price")
@@ -298,14 +263,7 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         conn.close()
         return summary
     finally:
-        for process in processes:
-            if process.poll() is None:
-                os.killpg(process.pid, signal.SIGTERM)
-        for process in processes:
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+        processes.stop()
         server.stop()
 
 

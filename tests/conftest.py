@@ -15,15 +15,14 @@ import pymysql
 import pytest
 
 from amazon_sync.adapters.mysql.connection import connect
-from amazon_sync.adapters.mysql.schema import Tables, install, install_triggers
+from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
+from amazon_sync_devkit.aws_fixtures import aws_environment
 from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
-from amazon_sync_devkit.prestashop import create_prestashop_tables
+from amazon_sync_devkit.stack import create_shop_database
 
 # Tests only ever talk to moto: fake credentials, so nothing can reach a real AWS account.
-for _name, _value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                      "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "eu-west-1"}.items():
-    os.environ[_name] = _value
+os.environ.update(aws_environment())
 os.environ.pop("AWS_PROFILE", None)
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -67,18 +66,8 @@ class ShopDatabase:
 
 
 def make_database(server: ThrowawayMariaDB, prefix: str = "ps_", triggers: bool = True) -> ShopDatabase:
-    name = f"shop_{next(_counter)}"
-    with server.root_connection() as root, root.cursor() as cur:
-        cur.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
-    settings = DatabaseSettings(host="127.0.0.1", port=server.port, user="root", database=name,
-                                table_prefix=prefix)
-    tables = Tables(prefix)
-    conn = connect(settings)
-    create_prestashop_tables(conn, tables)
-    install(conn, tables)
-    if triggers:
-        install_triggers(conn, tables)
-    return ShopDatabase(server, settings, tables, conn)
+    settings, conn = create_shop_database(server, f"shop_{next(_counter)}", prefix=prefix, triggers=triggers)
+    return ShopDatabase(server, settings, Tables(prefix), conn)
 
 
 @pytest.fixture

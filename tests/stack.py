@@ -15,11 +15,10 @@ import pytest
 from moto import mock_aws
 
 from amazon_sync.bootstrap import Runtime
-from amazon_sync.config import SyncConfig
 from amazon_sync.services.export import ExportRequest, ExportSummary
-from amazon_sync_devkit.aws_fixtures import create_state_table
 from amazon_sync_devkit.catalogue import Catalogue, CatalogueSpec, create_catalogue
 from amazon_sync_devkit.expected import expected_listings
+from amazon_sync_devkit.stack import provision
 from tests.conftest import MARKETPLACE_FR, ShopDatabase
 
 MARKETPLACE_DE = "A1PA6795UKMFR9"
@@ -134,27 +133,15 @@ class Stack:
 
 def build_stack(db: ShopDatabase, simulator: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Any,
                 spec: CatalogueSpec, config: dict[str, Any]) -> Stack:
+    """The devkit's local stack inside this process: moto's mock_aws and the in-process simulator."""
     catalogue = create_catalogue(db.conn, db.tables, spec)
     db.sql("DELETE FROM ps_amazon_sync_log")  # the catalogue's own inserts; tests make their changes
-    SyncConfig.model_validate(config)
-    config_path = tmp_path / "marketplaces.json"
-    config_path.write_text(json.dumps(config))
-    boto3.client("s3").create_bucket(Bucket="sync-documents",
-                                     CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    create_state_table("sync-state")
-    secret = boto3.client("secretsmanager").create_secret(Name="sp-api", SecretString=json.dumps({
-        "lwa_app_id": simulator.config.client_id, "lwa_client_secret": simulator.config.client_secret,
-        "refresh_token": simulator.config.refresh_tokens[0]}))["ARN"]
-    env = {"STATE_TABLE": "sync-state", "DOCUMENT_BUCKET": "sync-documents", "CONFIG_SOURCE": str(config_path),
-           "SPAPI_SECRET_ARN": secret, "SPAPI_ENDPOINT_URL": simulator.url,
-           "AMAZON_SYNC_LOCAL_DEVELOPMENT": "true",
-           "LWA_TOKEN_URL": f"{simulator.url}/auth/o2/token", "DB_HOST": "127.0.0.1",
-           "DB_PORT": str(db.server.port), "DB_USER": "root", "DB_PASSWORD": "", "DB_NAME": db.settings.database,
-           "DB_TABLE_PREFIX": "ps_", "EXPORT_LEASE_SECONDS": "60"}
-    for key, value in env.items():
+    provisioned = provision("sync", simulator_url=simulator.url, simulator=simulator.config, database=db.settings,
+                            config=config, config_dir=tmp_path, lease_seconds=60)
+    for key, value in provisioned.env.items():
         monkeypatch.setenv(key, value)
     runtime = Runtime.from_env()
-    return Stack(db, simulator, runtime, catalogue, "sync-documents", config_path)
+    return Stack(db, simulator, runtime, catalogue, provisioned.bucket, provisioned.config_path)
 
 
 @pytest.fixture

@@ -6,6 +6,17 @@ from typing import Any
 
 import boto3
 
+REGION = "eu-west-1"
+
+
+def aws_environment(endpoint_url: str | None = None) -> dict[str, str]:
+    """Fake credentials (nothing can reach a real AWS account), the region and, for moto_server, its URL."""
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing",
+           "AWS_DEFAULT_REGION": REGION}
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    return env
+
 
 def create_state_table(table_name: str, resource: Any = None) -> None:
     """The table as template.yaml defines it, for the local stack and the tests."""
@@ -17,3 +28,11 @@ def create_state_table(table_name: str, resource: Any = None) -> None:
         GlobalSecondaryIndexes=[{"IndexName": "gsi1", "Projection": {"ProjectionType": "ALL"},
                                  "KeySchema": [{"AttributeName": "gsi1pk", "KeyType": "HASH"},
                                                {"AttributeName": "gsi1sk", "KeyType": "RANGE"}]}])
+
+
+def create_idempotency_table(table_name: str) -> None:
+    """Powertools Idempotency's table, as template.yaml defines it."""
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName=table_name, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])

@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
-import boto3
 import pytest
 
 from amazon_sync.bootstrap import use_runtime
+from amazon_sync_devkit.aws_fixtures import create_idempotency_table
 from tests.integration.test_ack import LambdaContextStub
 from tests.integration.test_export import change_stock
 
@@ -33,10 +33,7 @@ def handlers(make_stack):
     import export_handler
 
     stack = make_stack()
-    boto3.client("dynamodb").create_table(
-        TableName="sync-idempotency", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
+    create_idempotency_table("sync-idempotency")
     use_runtime(stack.runtime)
     export_handler.once_per_tick.cache_clear()  # a persistence layer (and client) of this stack's own
     yield stack, export_handler, ack_handler
