@@ -124,7 +124,7 @@ class AmazonModels:
         self.folder = folder
         feeds = json.loads((folder / "feeds_2021-06-30.json").read_text())
         self.definitions = feeds["definitions"]
-        listings = json.loads((AMAZON_MODELS / "listingsItems_2021-08-01.json").read_text())
+        listings = json.loads((folder / "listingsItems_2021-08-01.json").read_text())
         self.listings_definitions = listings["definitions"]
         self.report = jsonschema.Draft7Validator(
             json.loads((folder / "listings-feed-processing-report-schema-v2.json").read_text()))

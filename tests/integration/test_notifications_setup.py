@@ -11,7 +11,7 @@ import jsonschema
 import pytest
 
 from amazon_sync_cli.main import main
-from tests.conftest import MARKETPLACE_FR
+from tests.conftest import MARKETPLACE_FR, shared
 
 QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:shop-sync-NotificationQueue-ABC"
 OLD_QUEUE_ARN = "arn:aws:sqs:eu-west-1:123456789012:old-stack-NotificationQueue-XYZ"
@@ -19,10 +19,8 @@ NOTIFICATIONS: dict[str, object] = {}
 
 
 def conforms(body, definition):
-    import tests.conftest
-
     if not NOTIFICATIONS:  # fails loudly without ../shared
-        NOTIFICATIONS.update(json.loads((tests.conftest.AMAZON_MODELS / "notifications.json").read_text()))
+        NOTIFICATIONS.update(json.loads((shared("amazon-models") / "notifications.json").read_text()))
     schema = {"definitions": NOTIFICATIONS["definitions"], "$ref": f"#/definitions/{definition}"}
     errors = [e.message for e in jsonschema.Draft4Validator(schema).iter_errors(body)]
     assert not errors, (definition, errors)
