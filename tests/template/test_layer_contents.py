@@ -18,9 +18,9 @@ LAYER = ROOT / ".aws-sam" / "build" / "SharedLayer" / "python"
 # Top-level packages that only the devkit, the CLI or the tests use.
 NOT_DEPLOYED = ("amazon_sync_devkit", "amazon_sync_cli", "werkzeug", "jsonschema", "moto", "pytest", "hypothesis",
                 "psutil", "samtranslator", "cfnlint", "mypy")
-# What the devkit holds, by name, in case it ever crept back into the package itself.
-HARNESS_NAMES = ("simulator", "mariadb", "local_processes", "catalogue", "expected", "prestashop", "crashes",
-                 "aws_fixtures", "stack")
+# What the devkit and the CLI hold, by name, in case any of it crept back into the package itself.
+HARNESS_NAMES = ("simulator", "mariadb_server", "local_processes", "catalogue", "expected", "prestashop", "crashes",
+                 "aws_fixtures", "stack", "tls", "tcp_proxy", "cli", "cli_commands", "commands")
 
 
 @pytest.fixture(scope="module")
