@@ -2,8 +2,10 @@
 artefacts, and no process left behind."""
 
 import json
+import os
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import psutil
@@ -12,20 +14,27 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("mariadbd", "moto_server", "amazon-sync")
 
 
-def service_processes():
+def service_processes(marker):
+    """The services started by the run carrying ``marker`` in its environment (which every process it
+    starts inherits): other runs on the same machine (other checkouts, CI jobs) are not counted."""
     found = set()
     for process in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(process.info["cmdline"] or [])
         if any(name in cmdline for name in SERVICES):
-            found.add(process.info["pid"])
+            try:
+                if process.environ().get("AMAZON_SYNC_DEMO_RUN") == marker:
+                    found.add(process.info["pid"])
+            except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                continue
     return found
 
 
 def test_demo_syncs_everything_and_cleans_up(tmp_path):
-    before = service_processes()
+    marker = uuid.uuid4().hex
     out = tmp_path / "demo"
     run = subprocess.run([sys.executable, "-m", "demo.driver", "--out", str(out), "--products", "80"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+                         env={**os.environ, "AMAZON_SYNC_DEMO_RUN": marker})
     assert run.returncode == 0, run.stdout + run.stderr
     assert "[6/6]" in run.stdout and "in sync" in run.stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -41,4 +50,4 @@ def test_demo_syncs_everything_and_cleans_up(tmp_path):
     assert len(feeds) == summary["feeds_sent"] >= 2 and len(reports) == len(feeds)
     assert all(json.loads(f.read_text())["header"]["version"] == "2.0" for f in feeds)
     assert all("summary" in json.loads(r.read_text()) for r in reports)
-    assert service_processes() - before == set()
+    assert service_processes(marker) == set()
