@@ -44,7 +44,8 @@ from tests.system import processes
 
 SEEDS = int(os.environ.get("SOAK_SEEDS", "1"))
 STEPS = int(os.environ.get("SOAK_STEPS", "20"))
-EXPORT_STEPS = ["after_claim", "after_s3", "before_create_feed", "after_create_feed"]
+EXPORT_STEPS = ["after_claim", "after_s3", "before_create_feed", "after_create_feed", "express_answered",
+                "express_booked"]
 ACK_STEPS = ["after_report", "before_settle"]
 KILL_TIMEOUT = 120.0
 
@@ -113,6 +114,12 @@ class DeletionAudit:
             if batch_id not in batches:
                 batches[batch_id] = self.batch_messages(batch_id)
             for feed, ref in self.covering(batches[batch_id], (product, attribute, shop)):
+                if feed.lane == "listings":  # the express lane: Amazon's synchronous answer is the verdict
+                    answers = {a["status"] for a in amazon.listing_submissions
+                               if a["sku"] == ref.sku and a["marketplace_id"] == feed.marketplace_id}
+                    if not answers & {"ACCEPTED", "INVALID"}:
+                        self.violations.append(f"row {row_id} deleted without Amazon's answer for {ref.sku}")
+                    continue
                 simulated = amazon.feeds.get(feed.feed_id) if feed.feed_id else None
                 if simulated is None or simulated.status != "DONE":
                     self.violations.append(f"row {row_id} deleted while feed {feed.feed_id} is "
@@ -235,7 +242,7 @@ class Driver:
     def fault(self):
         faults = self.stack.amazon.faults
         kind = self.rng.choice(["throttle", "exhausted", "5xx", "FATAL", "FATAL_APPLIED", "CANCELLED", "duplicates",
-                                "getFeed", "getFeeds", "partial"])
+                                "getFeed", "getFeeds", "partial", "patch429", "patch5xx"])
         if kind == "throttle":
             faults.throttle["createFeed"] = 1  # the client's retry absorbs it
         elif kind == "exhausted":  # more 429s in a row than the client retries
@@ -245,6 +252,10 @@ class Driver:
             faults.create_feed_statuses.extend([self.rng.choice([500, 503])] * self.rng.randint(1, 3))
         elif kind in ("FATAL", "FATAL_APPLIED", "CANCELLED"):
             faults.feed_outcomes.append(kind)
+        elif kind == "patch429":  # the express lane stops for the run
+            faults.throttle["patchListingsItem"] = self.rng.randint(1, 4)
+        elif kind == "patch5xx":
+            faults.patch_statuses.extend([self.rng.choice([500, 503])] * self.rng.randint(1, 3))
         elif kind == "partial":
             faults.partial_processing = self.rng.randint(0, 2)
         elif kind == "duplicates":
@@ -291,6 +302,7 @@ class Driver:
         faults = self.stack.amazon.faults
         faults.throttle.clear()
         faults.create_feed_statuses.clear()
+        faults.patch_statuses.clear()
         faults.feed_outcomes.clear()
         faults.partial_processing = None
         for _ in range(rounds):
@@ -319,7 +331,9 @@ def test_no_update_is_ever_lost(shop_db, simulator, monkeypatch, tmp_path, moto_
     fr = base_config()["marketplaces"][0]
     config = base_config(marketplaces=[fr, {**fr, "marketplace_id": MARKETPLACE_DE, "country": "DE", "shop_id": 2,
                                                 "send_quantity": False}],
-                         max_attempts=6)
+                         max_attempts=6,
+                         # both lanes in every run that has more than three offers' worth of changes
+                         express_lane=True, express_threshold=6)
     stack = build_stack(shop_db, simulator, monkeypatch, tmp_path,
                         CatalogueSpec(products=12, seed=100 + seed, combination_share=0.4, specific_price_share=0.3,
                                       unicode_skus=False), config)
