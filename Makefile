@@ -120,6 +120,7 @@ bench-export: setup
 
 bench-ack: setup
 	@$(BIN)/python -m bench.bench_ack
+	@$(BIN)/python -m bench.bench_ack_warnings
 
 # Commit-to-Amazon time per change (trickle, burst), with and without the express lane, on a simulated clock.
 bench-freshness: setup

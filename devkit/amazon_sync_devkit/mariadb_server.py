@@ -37,11 +37,13 @@ def _find_binary(*names: str) -> str:
 class ThrowawayMariaDB:
     """``with ThrowawayMariaDB() as server:`` gives a running server with root and an empty password."""
 
-    def __init__(self, *, buffer_pool: str = "256M", base_dir: str | None = None, tls: bool = False) -> None:
+    def __init__(self, *, buffer_pool: str = "256M", base_dir: str | None = None, tls: bool = False,
+                 binary_log: bool = False) -> None:
         self.buffer_pool = buffer_pool
         self.base_dir = base_dir
         self.tls = tls
         self.ca_file: str | None = None  # with tls: the CA that signed the server's certificate for 127.0.0.1
+        self.binary_log = binary_log  # as RDS with backups on: trigger creation then needs SUPER or a parameter
         self.port = 0
         self.root = ""
         self._process: subprocess.Popen[bytes] | None = None
@@ -72,7 +74,8 @@ class ThrowawayMariaDB:
         log_path = os.path.join(self.root, "error.log")
         self._process = subprocess.Popen(
             [server, "--no-defaults", f"--datadir={datadir}", f"--socket={self.socket_path}",
-             f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root", "--skip-log-bin",
+             f"--port={self.port}", "--bind-address=127.0.0.1", "--user=root",
+             f"--log-bin={os.path.join(self.root, 'binlog')}" if self.binary_log else "--skip-log-bin",
              f"--innodb-buffer-pool-size={self.buffer_pool}", "--innodb-flush-log-at-trx-commit=2",
              "--innodb-doublewrite=0", "--skip-name-resolve", f"--log-error={log_path}",
              f"--pid-file={os.path.join(self.root, 'mysqld.pid')}", "--max-connections=200",

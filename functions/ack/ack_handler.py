@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from amazon_sync.bootstrap import shared_runtime
 from amazon_sync.errors import validation_problems
-from amazon_sync.metrics import publish_ack
+from amazon_sync.metrics import BAD_EVENTS, BAD_NOTIFICATIONS, publish_ack
 from amazon_sync.services.acknowledge import AckRequest, FeedNotification
 from amazon_sync.tracing import traced
 
@@ -48,8 +48,11 @@ def handle_notification(record: SQSRecord, lambda_context: LambdaContext) -> Non
     try:
         notification = FeedNotification.model_validate(json.loads(record.body))
     except (ValueError, ValidationError) as exc:
-        # A message that is not a notification will never become one: log it and let it go.
+        # Every malformed message alike (not JSON, another type, a field missing or wrong): it will
+        # never become a notification, so it is logged, counted and deleted, never retried; the
+        # poll finds the feed's result anyway.
         logger.error("not a FEED_PROCESSING_FINISHED notification", extra={"reason": str(exc)[:500]})
+        metrics.add_metric(name=BAD_NOTIFICATIONS, unit="Count", value=1)
         return
     def remaining() -> float:
         return lambda_context.get_remaining_time_in_millis() / 1000
@@ -75,9 +78,13 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
         request = AckRequest.model_validate({k: v for k, v in event.items() if k not in ("source", "scheduledTime")})
     except ValidationError as exc:
         problems = validation_problems(exc, "event")
+        logger.error("bad acknowledgment event", extra={"problems": problems})
+        metrics.add_metric(name=BAD_EVENTS, unit="Count", value=1)
         return {"error": f"bad acknowledgment event: {problems}"}
     acknowledger = runtime().acknowledger(remaining_seconds=lambda: context.get_remaining_time_in_millis() / 1000)
     summary = acknowledger.run(request)
     publish_ack(metrics, summary)
+    if summary.failure:
+        logger.error("acknowledgment could not do its work", extra={"reason": summary.failure})
     logger.info("acknowledgment finished", extra={"summary": summary.as_dict()})
     return summary.as_dict()

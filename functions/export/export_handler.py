@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from amazon_sync.bootstrap import shared_runtime
 from amazon_sync.errors import SyncError, validation_problems
-from amazon_sync.metrics import publish_export
+from amazon_sync.metrics import BAD_EVENTS, EXPORT_FAILURES, publish_export
 from amazon_sync.services.export import ExportRequest, ExportSummary
 from amazon_sync.tracing import traced
 
@@ -41,8 +41,17 @@ def export(request: ExportRequest, context: LambdaContext) -> dict[str, Any]:
     summary.throttles = len(throttles)
     if not request.dryRun and summary.skipped_reason is None:
         publish_export(metrics, summary)
+    if summary.failure:
+        logger.error("export could not do its work", extra={"reason": summary.failure})
     logger.info("export finished", extra={"summary": summary.as_dict()})
     return summary.as_dict()
+
+
+def bad_event(problems: str) -> dict[str, Any]:
+    """Refused, and also logged and counted: a manual invocation's mistake is seen by the alarm."""
+    logger.error("bad export event", extra={"problems": problems})
+    metrics.add_metric(name=BAD_EVENTS, unit="Count", value=1)
+    return {"error": f"bad export event: {problems}"}
 
 
 def scheduled_export(*, request: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
@@ -75,10 +84,13 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
     try:
         request = ExportRequest.model_validate(event or {})
     except ValidationError as exc:
-        problems = validation_problems(exc, "event")
-        logger.error("bad export event", extra={"problems": problems})
-        return {"error": f"bad export event: {problems}"}
+        return bad_event(validation_problems(exc, "event"))
     try:
+        configured = {m.marketplace_id for m in runtime().config.marketplaces}
+        unknown = [m for m in request.marketplaces or [] if m not in configured]
+        if unknown:
+            return bad_event(f"marketplaces: {', '.join(unknown)} not configured (configured: "
+                             f"{', '.join(sorted(configured))})")
         if request.scheduledTime:
             config, run_once = once_per_tick()
             config.register_lambda_context(context)
@@ -86,4 +98,5 @@ def handler(event: dict[str, Any] | None, context: LambdaContext) -> dict[str, A
         return export(request, context)
     except SyncError as exc:
         logger.error("export failed", extra={"reason": str(exc)})
+        metrics.add_metric(name=EXPORT_FAILURES, unit="Count", value=1)
         raise

@@ -155,3 +155,36 @@ def test_a_notification_without_time_left_goes_back_to_the_queue(handlers):
     finally:
         del stack.runtime.acknowledger
     assert seen == [300.0] and stack.log_count() == 0
+
+
+def test_bad_and_unknown_marketplace_events_are_counted(handlers, capsys):
+    _, export_handler, ack_handler = handlers
+    result = export_handler.handler({"marketplaces": ["ATVPDKIKX0DER"]}, LambdaContextStub())
+    assert result["error"].startswith("bad export event: marketplaces: ATVPDKIKX0DER not configured")
+    assert "BadEvents" in emitted_metrics(capsys.readouterr().out)
+    result = ack_handler.handler({"feedIds": "not-a-list"}, LambdaContextStub())
+    assert "feedIds" in result["error"] and "BadEvents" in emitted_metrics(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("body", [
+    "not a notification",
+    json.dumps({"notificationType": "FEED_PROCESSING_FINISHED", "payload": {}}),  # was a KeyError, then the DLQ
+    json.dumps({"notificationType": "FEED_PROCESSING_FINISHED", "payload": {"somethingElse": {"feedId": "1"}}}),
+    json.dumps({"notificationType": "REPORT_PROCESSING_FINISHED", "payload": {}}),
+    json.dumps(["a", "list"]),
+], ids=["not-json", "empty-payload", "other-key", "other-type", "list"])
+def test_every_malformed_notification_is_logged_counted_and_dropped(handlers, capsys, body):
+    _, _, ack_handler = handlers
+    record = {**event("ack-sqs-notification.json")["Records"][0], "messageId": "m", "body": body}
+    result = ack_handler.handler({"Records": [record]}, LambdaContextStub())
+    assert result == {"batchItemFailures": []}  # deleted, never redelivered to the dead-letter queue
+    assert "BadNotifications" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_an_export_amazon_refuses_is_logged_at_error_and_counted(handlers, capsys):
+    stack, export_handler, _ = handlers
+    change_stock(stack, *stack.catalogue.offers[0], 3)
+    stack.amazon.faults.create_feed_statuses = [400] * 10
+    result = export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
+    assert result["failure"] and result["feeds_abandoned"] == 1
+    assert "ExportFailures" in emitted_metrics(capsys.readouterr().out)

@@ -186,7 +186,7 @@ def test_bucket_is_private_encrypted_and_tls_only():
 def dashboard_metrics() -> list[list[Any]]:
     body = template()["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
     widgets = json.loads(body)["widgets"]
-    return [metric for widget in widgets for metric in widget["properties"]["metrics"]]
+    return [metric for widget in widgets for metric in widget["properties"].get("metrics", [])]
 
 
 def test_dashboard_and_alarms_use_only_metrics_the_code_emits():
@@ -197,13 +197,31 @@ def test_dashboard_and_alarms_use_only_metrics_the_code_emits():
     assert {"QueueDepth", "OldestPendingAgeSeconds", "FeedsInFlight", "OldestFeedInFlightAgeSeconds",
             "MessagesAccepted", "MessagesRejected", "Throttles"} <= {m[1] for m in custom}
     alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
-    ours = [a for a in alarms if a["Namespace"] == {"Ref": "MetricsNamespace"}]
+    # an alarm on one metric, or on metric math over several (the rejection rate)
+    single = [a for a in alarms if "MetricName" in a]
+    stats = [m["MetricStat"]["Metric"] for a in alarms for m in a.get("Metrics", []) if "MetricStat" in m]
+    ours = [a for a in single if a["Namespace"] == {"Ref": "MetricsNamespace"}] + [
+        m for m in stats if m["Namespace"] == {"Ref": "MetricsNamespace"}]
     assert {a["MetricName"] for a in ours} <= ALL_METRIC_NAMES
     assert all(a["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}] for a in ours)
     assert template()["Parameters"]["MetricsNamespace"]["Default"] == NAMESPACE
-    assert {"QueueDepth", "OldestPendingAgeSeconds", "OldestFeedInFlightAgeSeconds", "MessagesRejected",
-            "FailedRows"} <= {a["MetricName"] for a in ours}
-    assert sum(a["Namespace"] == "AWS/Lambda" for a in alarms) == 2
+    assert {"OldestPendingAgeSeconds", "OldestFeedInFlightAgeSeconds", "MessagesRejected", "FailedRows",
+            "FeedsNeedingAttention", "ExportFailures", "AckFailures", "BadEvents"} <= {a["MetricName"] for a in ours}
+    assert "QueueDepth" not in {a["MetricName"] for a in ours}  # a busy shop is never at depth 0 at poll time
+    assert sum(a.get("Namespace") == "AWS/Lambda" for a in alarms) == 2
+
+
+def test_dashboard_shows_alarm_status_and_what_is_held_back():
+    resources = template()["Resources"]
+    body = resources["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"][0]
+    widgets = json.loads(body)["widgets"]
+    [alarm_widget] = [w for w in widgets if w["type"] == "alarm"]
+    # every alarm that always exists (the dead-letter one exists with notifications only; its queue's depth
+    # is graphed below)
+    alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and "Condition" not in r}
+    assert {a.removeprefix("${").removesuffix(".Arn}") for a in alarm_widget["properties"]["alarms"]} == alarms
+    shown = {m[1] for m in dashboard_metrics()}
+    assert {"FeedsAbandoned", "OfferErrors", "FeedsNeedingAttention", "ApproximateNumberOfMessagesVisible"} <= shown
 
 
 def test_handlers_named_in_the_template_exist():

@@ -34,9 +34,19 @@ def cmd_simulator(args: argparse.Namespace) -> dict[str, Any]:
     return {"message": "simulator stopped"}
 
 
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0 to 65535)")
+    return value
+
+
 def register(commands: Any) -> None:
     sim = commands.add_parser("simulator", help="run the local SP-API simulator (LWA, Feeds, Listings Items)")
-    sim.add_argument("--port", type=int, default=8600, help="port to listen on (0: any free port)")
+    sim.add_argument("--port", type=port_number, default=8600, help="port to listen on (0: any free port)")
     sim.add_argument("--host", default="127.0.0.1")
     sim.add_argument("--seller-id", default="A1LOCALSELLER")
     sim.add_argument("--no-rate-limits", action="store_true", help="lift Amazon's usage plans (benchmarks)")

@@ -1,4 +1,4 @@
-"""Operating the sync: status, export, poll, errors, retry, config."""
+"""Operating the sync: status, export, poll, errors, retry, release, config."""
 
 from __future__ import annotations
 
@@ -28,6 +28,25 @@ def _progress(summary: Any) -> None:
               f"{summary.messages:>8,} messages", end="", file=sys.stderr, flush=True)
 
 
+def _ack_progress(summary: Any) -> None:
+    if sys.stderr.isatty():
+        print(f"\r  checked {summary.feeds_checked:>4} feed(s)   {summary.feeds_done:>4} done   "
+              f"{summary.rows_deleted:>9,} row(s) deleted", end="", file=sys.stderr, flush=True)
+
+
+def _end_progress() -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+
+
+def _failed(result: dict[str, Any], what: str, failure: str | None) -> dict[str, Any]:
+    """A run that could not do its work: exit 1 and one line with Amazon's (or the database's) reason."""
+    if failure:
+        result["error"] = f"{what} could not do its work: {failure}"
+        result["exit_code"] = 1
+    return result
+
+
 def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     from amazon_sync.adapters.mysql.eventlog import EventLog
 
@@ -39,7 +58,10 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
              for f in runtime.state.feeds_in_flight()]
     errors = [{"sku": e.sku, "marketplace": e.marketplace_id, "code": e.code, "message": e.message}
               for e in runtime.state.sku_errors(limit=5)]
+    attention = [{"feed_id": f.feed_id, "intent": f.intent_id, "marketplace": f.marketplace_id,
+                  "reason": f.attention, "since": f.attention_at} for f in runtime.state.feeds_needing_attention()]
     runs = {kind: runtime.state.last_run(kind) for kind in ("export", "ack")}
+    failures = {kind: runtime.state.last_failure(kind) for kind in ("export", "ack")}
     lines = [f"queue depth        {stats.pending_rows:,} rows ({stats.pending_offers:,} offers)",
              f"oldest change      {stats.oldest_pending_age_seconds:,.0f} s ago" if stats.pending_rows
              else "oldest change      -",
@@ -47,8 +69,14 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
              f"feeds in flight    {len(feeds)}"]
     lines += [f"  {f['feed_id'] or '(submitting)'} {f['marketplace']} {f['status']} {f['messages']} messages, "
               f"{f['age_seconds']} s old" for f in feeds]
+    lines.append(f"needing attention  {len(attention)}" + ("  (amazon-sync release --feed ID | --all)"
+                                                          if attention else ""))
+    lines += [f"  {a['feed_id'] or a['intent']} {a['marketplace']}: {a['reason']}" for a in attention]
     for kind, run in runs.items():
         lines.append(f"last {kind:<13}{_ago(run['at'], now) if run else 'never'}")
+        failure = failures[kind]
+        if failure:
+            lines.append(f"  last failure     {_ago(failure['at'], now)}: {failure['reason']}")
     # Sales PrestaShop gives no end: sent with a far end_at, so they run on Amazon until PrestaShop's ends.
     open_sales = runtime.state.open_ended_sales()
     note = " (no end in PrestaShop: on Amazon until its specific price changes)" if open_sales else ""
@@ -57,7 +85,8 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     lines += [f"  {e['sku']} [{e['marketplace']}] {e['code']}: {e['message']}" for e in errors]
     return {"queue_depth": stats.pending_rows, "pending_offers": stats.pending_offers,
             "oldest_pending_age_seconds": stats.oldest_pending_age_seconds, "claimed_rows": stats.claimed_rows,
-            "failed_rows": stats.failed_rows, "feeds_in_flight": feeds,
+            "failed_rows": stats.failed_rows, "feeds_in_flight": feeds, "feeds_needing_attention": attention,
+            "last_failures": failures,
             "open_ended_sales": [{"marketplace": m, "sku": sku} for m, sku in open_sales],
             "last_runs": runs, "recent_errors": errors,
             "text": "\n".join(lines)}
@@ -71,6 +100,8 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     from amazon_sync.errors import ConfigurationError
     from amazon_sync.services.export import ExportRequest
 
+    if args.out and not args.dry_run:
+        args.parser.error("--out writes a dry run's documents: add --dry-run")
     if args.validate and not args.dry_run:
         raise ConfigurationError("--validate needs --dry-run: Amazon's VALIDATION_PREVIEW is never used in a real run")
     request = ExportRequest(mode="full" if args.full else "incremental",
@@ -84,15 +115,16 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
 
         overrides["dry_run_store"] = FolderDocumentStore(args.out)
     summary = runtime.exporter(**overrides).run(request)
-    if sys.stderr.isatty():
-        print(file=sys.stderr)
+    _end_progress()
     result: dict[str, Any] = summary.as_dict()
     if summary.skipped_reason:
         result["message"] = f"export skipped: {summary.skipped_reason}"
     elif args.dry_run:
+        result["rows_pending"] = result.pop("rows_claimed")  # a dry run reads the queue, it claims nothing
         where = args.out or f"s3://{runtime.settings.document_bucket}"
-        result["message"] = (f"dry run: {summary.messages} message(s) in {len(summary.dry_run_documents)} "
-                             f"document(s) written to {where}; nothing claimed or submitted")
+        result["message"] = (f"dry run: {summary.rows_claimed} pending row(s), {summary.messages} message(s) in "
+                             f"{len(summary.dry_run_documents)} document(s) written to {where}; "
+                             "nothing claimed or submitted")
         if args.validate:
             verdicts = [entry["status"] for entry in summary.validation]
             result["message"] += (f"; Amazon checked {len(verdicts)} of them (VALIDATION_PREVIEW, nothing "
@@ -103,7 +135,7 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
         result["message"] = (f"claimed {summary.rows_claimed} row(s), submitted {summary.feeds_submitted} feed(s) "
                              f"with {summary.feed_messages} message(s) and {summary.express_messages} through the "
                              f"express lane ({summary.express_accepted} accepted)")
-    return result
+    return _failed(result, "export", summary.failure)
 
 
 # The export function may run its whole Timeout (900 s in template.yaml): the AWS CLI's and boto3's 60 s
@@ -140,13 +172,14 @@ def _invoke_remote(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def cmd_poll(args: argparse.Namespace) -> dict[str, Any]:
-    summary = _runtime().acknowledger().run()
+    summary = _runtime().acknowledger(progress=_ack_progress).run()
+    _end_progress()
     result = summary.as_dict()
     result["message"] = (f"checked {summary.feeds_checked} feed(s): {summary.feeds_done} done, "
-                         f"{summary.feeds_failed} failed; {summary.messages_accepted} accepted, "
-                         f"{summary.messages_rejected} rejected; {summary.rows_deleted} row(s) deleted; "
-                         f"queue depth {summary.queue_depth}")
-    return result
+                         f"{summary.feeds_failed} failed, {summary.feeds_waiting_attention} needing attention; "
+                         f"{summary.messages_accepted} accepted, {summary.messages_rejected} rejected; "
+                         f"{summary.rows_deleted} row(s) deleted; queue depth {summary.queue_depth}")
+    return _failed(result, "poll", summary.failure)
 
 
 def cmd_errors(args: argparse.Namespace) -> dict[str, Any]:
@@ -167,6 +200,23 @@ def cmd_retry(args: argparse.Namespace) -> dict[str, Any]:
     return {"released": released, "message": f"{released} failed row(s) back in the queue"}
 
 
+def cmd_release(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.errors import ConfigurationError
+
+    runtime = _runtime()
+    acknowledger = runtime.acknowledger()
+    if args.feed:
+        waiting = {f.feed_id for f in runtime.state.feeds_needing_attention()} | {
+            f.intent_id for f in runtime.state.feeds_needing_attention()}
+        unknown = [feed for feed in args.feed if feed not in waiting]
+        if unknown:
+            raise ConfigurationError(f"feed(s) {', '.join(unknown)} not in ATTENTION (amazon-sync status lists them)")
+    released = acknowledger.release_attention(args.feed or None)
+    return {"feeds_released": released.feed_ids, "rows_released": released.rows_released,
+            "message": f"{released.feeds_released} feed(s) released from ATTENTION; {released.rows_released} "
+                       "row(s) back in the queue, their SKUs sent again by the next export"}
+
+
 def cmd_config_validate(args: argparse.Namespace) -> dict[str, Any]:
     from amazon_sync.config import load_config
 
@@ -185,6 +235,16 @@ def cmd_config_schema(args: argparse.Namespace) -> dict[str, Any]:
     return {"text": json.dumps(schema, indent=2)} if not args.json else schema
 
 
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not 1 or more")
+    return value
+
+
 def register(commands: Any) -> None:
     status = commands.add_parser("status", help="queue, feeds in flight, last runs, recent errors")
     status.set_defaults(handler=cmd_status)
@@ -197,15 +257,20 @@ def register(commands: Any) -> None:
                              "VALIDATION_PREVIEW: nothing is applied)")
     export.add_argument("--marketplace", action="append", metavar="ID", help="only this marketplace (repeatable)")
     export.add_argument("--remote", action="store_true", help="invoke the deployed function (EXPORT_FUNCTION_NAME)")
-    export.set_defaults(handler=cmd_export)
+    export.set_defaults(handler=cmd_export, parser=export)
     poll = commands.add_parser("poll", help="run the acknowledgment step now")
     poll.set_defaults(handler=cmd_poll)
     errors = commands.add_parser("errors", help="Amazon's rejections per SKU")
     errors.add_argument("--sku", help="only this SKU")
-    errors.add_argument("--limit", type=int, default=100)
+    errors.add_argument("--limit", type=positive_int, default=100)
     errors.set_defaults(handler=cmd_errors)
     retry = commands.add_parser("retry", help="release failed rows for another attempt")
     retry.set_defaults(handler=cmd_retry)
+    release = commands.add_parser("release", help="send the rows of feeds in ATTENTION back to the queue")
+    which = release.add_mutually_exclusive_group(required=True)
+    which.add_argument("--feed", action="append", metavar="FEED_ID", help="this feed (repeatable)")
+    which.add_argument("--all", action="store_true", help="every feed in ATTENTION")
+    release.set_defaults(handler=cmd_release)
     config = commands.add_parser("config", help="check a marketplace configuration document, print its schema")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
     validate = config_commands.add_parser("validate", help="validate a JSON/YAML configuration document")

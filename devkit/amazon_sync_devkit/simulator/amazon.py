@@ -132,6 +132,10 @@ class Feed:
 class Faults:
     create_feed_statuses: list[int] = field(default_factory=list)  # next createFeed answers, e.g. [503, 500]
     throttle: dict[str, int] = field(default_factory=dict)  # operation -> next N calls get 429
+    # operation -> statuses of its next answers, e.g. {"getFeedDocument": [503, 500]}
+    statuses: dict[str, list[int]] = field(default_factory=dict)
+    # next document downloads answer with these statuses and S3's XML error page, e.g. [403, 500]
+    download_statuses: list[int] = field(default_factory=list)
     # next feeds end FATAL / CANCELLED / STUCK, or FATAL_APPLIED: FATAL after applying every message,
     # as Amazon warns it may ("some, none or all may have been applied")
     feed_outcomes: list[str] = field(default_factory=list)
@@ -140,6 +144,7 @@ class Faults:
     # e.g. {"SKU": {"attributeName": "purchasable_offer", "code": "8105"}} for a price Amazon rejects
     attribute_errors: dict[str, dict[str, str]] = field(default_factory=dict)
     sku_warnings: dict[str, dict[str, str]] = field(default_factory=dict)
+    warn_every_message: dict[str, str] | None = None  # issue fields of a WARNING on every message (benchmarks)
     corrupt_reports: int = 0  # next N reports are unreadable
     partial_processing: int | None = None  # the next DONE feed processes only its first N messages
     duplicate_notifications: bool = False
@@ -202,6 +207,11 @@ class SimulatedAmazon:
             return self._throttle(operation)
         if self.config.rate_limits and not self._buckets[operation].take():
             return self._throttle(operation)
+        statuses = self.faults.statuses.get(operation)
+        if statuses:
+            status = statuses.pop(0)
+            return error(status, "InternalFailure" if status == 500 else "ServiceUnavailable",
+                         "We encountered an internal error. Please try again.")
         return None
 
     def _throttle(self, operation: str) -> Reply:
@@ -367,6 +377,13 @@ class SimulatedAmazon:
     def download(self, document_id: str, expires: str | None) -> Reply:
         with self.lock:
             document = self.documents.get(document_id)
+            if self.faults.download_statuses:
+                # S3 answers a failed GET with an XML error page, which a client that does not check
+                # the status would take for the document
+                status = self.faults.download_statuses.pop(0)
+                code = {403: "AccessDenied", 404: "NoSuchKey", 503: "SlowDown"}.get(status, "InternalError")
+                return Reply(status, raw=f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
+                             f"<Message>{code}</Message></Error>".encode(), content_type="application/xml")
             if document is None or document.data is None:
                 return error(404, "NoSuchKey", "The specified key does not exist.")
             if not expires or not expires.isdigit() or int(expires) < self.clock.now():
@@ -546,8 +563,9 @@ class SimulatedAmazon:
             return [issue(injected.get("code", CODE_BAD_VALUE), injected.get("message", "Rejected (injected)."),
                           attribute=injected.get("attributeName"))]
         warnings = []
-        if sku in self.faults.sku_warnings:
-            injected = self.faults.sku_warnings[sku]
+        injected_warning = self.faults.sku_warnings.get(sku, self.faults.warn_every_message)
+        if injected_warning is not None:
+            injected = injected_warning
             warnings.append(issue(injected.get("code", "18448"), injected.get("message", "Warning (injected)."),
                                   "WARNING", injected.get("attributeName")))
         listing = self.listings.get(sku)

@@ -234,10 +234,16 @@ class Runtime:
         conn = self.connection()
         return Acknowledger(log=EventLog(conn, self.tables), state=self.state, store=self.store,
                             gateway_for=self.gateway_for(remaining_seconds), config=self.config,
-                            settings=settings or AckSettings(
-                                lease_seconds=self.settings.lease_seconds,
-                                temporary_codes=tuple(self.config.temporary_issue_codes)),
+                            settings=settings or self.ack_settings(),
                             remaining_seconds=remaining_seconds, **overrides)
+
+    def ack_settings(self, **changes: Any) -> AckSettings:
+        """The acknowledgment's settings from the deployment and the configuration document."""
+        hours = self.config.attention_release_after_hours
+        return AckSettings(lease_seconds=self.settings.lease_seconds,
+                           temporary_codes=tuple(self.config.temporary_issue_codes),
+                           release_attention_after_seconds=hours * 3600 if hours is not None else None,
+                           **changes)
 
 
 # Outside Lambda (the operator CLI) a run has the same time as the function's Timeout in template.yaml.
@@ -259,7 +265,10 @@ def read_credentials(secret_arn: str) -> SpApiCredentials:
     try:
         return SpApiCredentials.model_validate_json(secret_string(secret_arn))
     except ValidationError as exc:
-        fields = ", ".join(str(e["loc"][0]) for e in exc.errors()) or "its JSON"
+        if any(e["type"] == "json_invalid" or not e["loc"] for e in exc.errors()):
+            raise ConfigurationError(f"SP-API secret {secret_arn} is not a JSON object with lwa_app_id, "
+                                     "lwa_client_secret and refresh_token") from None
+        fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
         raise ConfigurationError(f"SP-API secret {secret_arn} lacks or has bad: {fields}") from None
     except ConfigurationError:
         raise

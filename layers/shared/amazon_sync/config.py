@@ -159,6 +159,10 @@ class SyncConfig(BaseModel):
     max_feed_bytes: int = Field(default=9 * 1024 * 1024, ge=1024, le=10 * 1024 * 1024)
     max_rows_per_run: int = Field(default=2_000_000, ge=1)
     max_attempts: int = Field(default=5, ge=1, le=100, description="failed feeds before rows are marked failed")
+    attention_release_after_hours: float | None = Field(
+        default=None, gt=0,
+        description="send the rows of a feed left in ATTENTION back to the queue after this many hours, as "
+                    "`amazon-sync release` does; null waits for the operator")
     temporary_issue_codes: list[str] = Field(
         default_factory=lambda: list(DEFAULT_TEMPORARY_ISSUE_CODES),
         description="processing-report issue codes for Amazon-side trouble: retried instead of recorded as rejected")

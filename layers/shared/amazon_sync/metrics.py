@@ -44,16 +44,28 @@ ACK_METRICS: dict[str, tuple[str, str]] = {
     "FailedRows": ("Count", "failed_rows"),
     "FeedsFailed": ("Count", "feeds_failed"),
     "FeedsOverdue": ("Count", "feeds_overdue"),
-    "FeedsNeedingAttention": ("Count", "feeds_attention"),
+    # feeds waiting in ATTENTION (a gauge, with an alarm while it is above 0)
+    "FeedsNeedingAttention": ("Count", "feeds_waiting_attention"),
+    "FeedsReleased": ("Count", "feeds_released"),
+    "ReportDownloadFailures": ("Count", "download_failures"),
+    "SettleErrors": ("Count", "settle_errors"),
+    "NotificationsIgnored": ("Count", "notifications_ignored"),
     "RowsDeleted": ("Count", "rows_deleted"),
 }
 FEED_PROCESSING_SECONDS = "FeedProcessingSeconds"
+# 1 for a run that could not do its work (its reason is logged at ERROR and shown by `amazon-sync status`)
+EXPORT_FAILURES = "ExportFailures"
+ACK_FAILURES = "AckFailures"
+# a manual invocation with an event the function refuses, and a notification that is not one
+BAD_EVENTS = "BadEvents"
+BAD_NOTIFICATIONS = "BadNotifications"
 
 # Published by polling runs only, since a notification run does not count the queue.
 QUEUE_METRICS = {"QueueDepth", "PendingOffers", "OldestPendingAgeSeconds", "FeedsInFlight",
-                 "OldestFeedInFlightAgeSeconds", "FailedRows"}
+                 "OldestFeedInFlightAgeSeconds", "FailedRows", "FeedsNeedingAttention"}
 
-ALL_METRIC_NAMES = {*EXPORT_METRICS, *ACK_METRICS, FEED_PROCESSING_SECONDS}
+ALL_METRIC_NAMES = {*EXPORT_METRICS, *ACK_METRICS, FEED_PROCESSING_SECONDS, EXPORT_FAILURES, ACK_FAILURES,
+                    BAD_EVENTS, BAD_NOTIFICATIONS}
 
 
 class MetricsSink(Protocol):
@@ -64,6 +76,7 @@ def publish_export(sink: MetricsSink, summary: ExportSummary) -> None:
     values = summary.as_dict()
     for name, (unit, attribute) in EXPORT_METRICS.items():
         sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
+    sink.add_metric(name=EXPORT_FAILURES, unit="Count", value=1.0 if summary.failure else 0.0)
 
 
 def publish_ack(sink: MetricsSink, summary: AckSummary, *, include_queue: bool = True) -> None:
@@ -73,3 +86,5 @@ def publish_ack(sink: MetricsSink, summary: AckSummary, *, include_queue: bool =
             sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
     for seconds in summary.feed_processing_seconds:
         sink.add_metric(name=FEED_PROCESSING_SECONDS, unit="Seconds", value=seconds)
+    if include_queue:
+        sink.add_metric(name=ACK_FAILURES, unit="Count", value=1.0 if summary.failure else 0.0)

@@ -20,9 +20,11 @@ if TYPE_CHECKING:
     from boto3.dynamodb.conditions import Attr, Key
     from botocore.exceptions import ClientError
 
-FeedState = Literal["SUBMITTING", "IN_FLIGHT", "DONE", "FATAL", "CANCELLED", "ABANDONED", "ATTENTION"]
+# RELEASED: an ATTENTION feed whose rows an operator (or the automatic release) sent back to the queue.
+FeedState = Literal["SUBMITTING", "IN_FLIGHT", "DONE", "FATAL", "CANCELLED", "ABANDONED", "ATTENTION", "RELEASED"]
 BatchState = Literal["BUILDING", "SUBMITTED", "SETTLED", "ABANDONED"]
 INFLIGHT = "INFLIGHT"
+ATTENTION = "ATTENTION"
 ERRORS = "ERRORS"
 OPEN_SALES = "OPEN_SALES"
 FEED_RECORD_DAYS = 30
@@ -53,6 +55,13 @@ class FeedRecord(BaseModel):
     rejected: int = 0
     warnings: int = 0
     attention: str | None = None
+    attention_at: float | None = None
+    # the processing report's download: failures so far, when the next try is due, the last reason
+    download_attempts: int = 0
+    next_download_at: float | None = None
+    download_error: str | None = None
+    download_lease_until: float | None = None  # one run downloads at a time (a poll and a notification race)
+    issues_recorded: int = 0  # messages whose report issues are recorded: a run cut short continues there
 
     @property
     def in_flight(self) -> bool:
@@ -118,7 +127,8 @@ class StateStore:
     def __init__(self, table_name: str, resource: Any = None) -> None:
         self.table_name = table_name
         boto3 = _load_sdk()
-        self.table: Any = (resource or boto3.resource("dynamodb")).Table(table_name)
+        self.resource: Any = resource or boto3.resource("dynamodb")
+        self.table: Any = self.resource.Table(table_name)
 
     # -- the exporter's lease ---------------------------------------------------------------------
 
@@ -203,6 +213,10 @@ class StateStore:
         if feed.in_flight:
             values["gsi1pk"] = INFLIGHT
             values["gsi1sk"] = f"{feed.created_at:017.6f}#{feed.intent_id}"
+        elif feed.status == "ATTENTION":
+            # kept (no expiry) and listed until someone releases it
+            values["gsi1pk"] = ATTENTION
+            values["gsi1sk"] = f"{feed.created_at:017.6f}#{feed.intent_id}"
         elif feed.finished_at:
             values["expires_at_ttl"] = int(feed.finished_at + FEED_RECORD_DAYS * 86400)
         return _to_item(values)
@@ -217,18 +231,58 @@ class StateStore:
 
     def feeds_in_flight(self, limit: int = 1000) -> list[FeedRecord]:
         """Oldest first, through the sparse index: never a table scan."""
+        return [f for f in self._indexed_feeds(INFLIGHT, limit) if f.in_flight]
+
+    def feeds_needing_attention(self, limit: int = 1000) -> list[FeedRecord]:
+        return [f for f in self._indexed_feeds(ATTENTION, limit) if f.status == "ATTENTION"]
+
+    def _indexed_feeds(self, partition: str, limit: int) -> list[FeedRecord]:
         records: list[FeedRecord] = []
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(INFLIGHT)}
+        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": Key("gsi1pk").eq(partition)}
         while len(records) < limit:
             page = self.table.query(**kwargs)
-            for item in page["Items"]:
-                feed = FeedRecord.model_validate(_from_item(item))
-                if feed.in_flight:
-                    records.append(feed)
+            records.extend(FeedRecord.model_validate(_from_item(item)) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         return records[:limit]
+
+    def claim_download(self, feed: FeedRecord, now: float, seconds: float) -> bool:
+        """Take the right to download a feed's report; False while another run holds it."""
+        try:
+            self.table.update_item(
+                Key={"pk": f"FEED#{feed.intent_id}", "sk": "FEED"},
+                UpdateExpression="SET download_lease_until = :until",
+                ConditionExpression=Attr("status").eq("IN_FLIGHT") & (
+                    Attr("download_lease_until").not_exists() | Attr("download_lease_until").lt(Decimal(str(now)))),
+                ExpressionAttributeValues={":until": Decimal(str(now + seconds))})
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        feed.download_lease_until = now + seconds
+        return True
+
+    # -- pacing Amazon's per-account rate limits across runs --------------------------------------
+
+    def take_token(self, name: str, rate: float, burst: int, now: float) -> bool:
+        """A token bucket kept in the table, shared by every run: False when the rate is used up."""
+        key = {"pk": f"BUCKET#{name}", "sk": "BUCKET"}
+        for _ in range(5):
+            item = self.table.get_item(Key=key, ConsistentRead=True).get("Item")
+            tokens = float(burst) if item is None else min(
+                float(burst), float(item["tokens"]) + max(0.0, now - float(item["at"])) * rate)  # clocks differ
+            if tokens < 1:
+                return False
+            condition = Attr("pk").not_exists() if item is None else Attr("at").eq(item["at"])
+            try:
+                self.table.put_item(Item=_to_item({**key, "tokens": tokens - 1, "at": now}),
+                                    ConditionExpression=condition)
+                return True
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+        return False
 
     # -- submissions budget (JSON_LISTINGS_FEED: 5 per 5 minutes) ---------------------------------
 
@@ -246,13 +300,52 @@ class StateStore:
     # -- SKU errors -------------------------------------------------------------------------------
 
     def record_sku_error(self, error: SkuError) -> None:
-        key = {"pk": f"ERROR#{error.marketplace_id}#{error.sku}", "sk": "ERROR"}
-        existing = self.table.get_item(Key=key).get("Item")
-        if existing:
-            error = error.model_copy(update={"first_seen": float(existing["first_seen"]),
-                                             "occurrences": int(existing.get("occurrences", 1)) + 1})
-        self.table.put_item(Item=_to_item({**key, **error.model_dump(), "gsi1pk": ERRORS,
-                                           "gsi1sk": f"{error.last_seen:017.6f}#{error.marketplace_id}#{error.sku}"}))
+        self.record_sku_errors([error])
+
+    def record_sku_errors(self, errors: list[SkuError]) -> None:
+        """Record issues in bulk: existing entries read 100 at a time, written 25 at a time."""
+        latest: dict[tuple[str, str], SkuError] = {}
+        repeats: dict[tuple[str, str], int] = {}
+        for error in errors:  # one entry per SKU, as the table keeps; the last issue wins
+            identity = (error.marketplace_id, error.sku)
+            repeats[identity] = repeats.get(identity, 0) + 1
+            latest[identity] = error
+        keys = {identity: {"pk": f"ERROR#{identity[0]}#{identity[1]}", "sk": "ERROR"} for identity in latest}
+        existing: dict[str, dict[str, Any]] = {}
+        pending = list(keys.values())
+        while pending:
+            part, pending = pending[:100], pending[100:]
+            request: dict[str, Any] = {self.table_name: {"Keys": part}}
+            while request:
+                answer = self.resource.batch_get_item(RequestItems=request)
+                for item in answer["Responses"].get(self.table_name, []):
+                    existing[str(item["pk"])] = item
+                request = answer.get("UnprocessedKeys") or {}
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for identity, newest in latest.items():
+                key = keys[identity]
+                found = existing.get(key["pk"])
+                update: dict[str, Any] = {"occurrences": repeats[identity]}
+                if found:
+                    update = {"first_seen": float(found["first_seen"]),
+                              "occurrences": int(found.get("occurrences", 1)) + repeats[identity]}
+                entry = newest.model_copy(update=update)
+                writer.put_item(Item=_to_item({**key, **entry.model_dump(), "gsi1pk": ERRORS,
+                                               "gsi1sk": f"{entry.last_seen:017.6f}#{entry.marketplace_id}#"
+                                                         f"{entry.sku}"}))
+
+    def skus_with_errors(self, marketplace_id: str, skus: list[str]) -> list[str]:
+        """Which of these SKUs have an error recorded: keys read 100 at a time, never the whole index."""
+        found: list[str] = []
+        for start in range(0, len(skus), 100):
+            keys = [{"pk": f"ERROR#{marketplace_id}#{sku}", "sk": "ERROR"} for sku in dict.fromkeys(
+                skus[start:start + 100])]
+            request: dict[str, Any] = {self.table_name: {"Keys": keys, "ProjectionExpression": "sku"}}
+            while request:
+                answer = self.resource.batch_get_item(RequestItems=request)
+                found.extend(str(item["sku"]) for item in answer["Responses"].get(self.table_name, []))
+                request = answer.get("UnprocessedKeys") or {}
+        return found
 
     def clear_sku_error(self, marketplace_id: str, sku: str) -> None:
         self.table.delete_item(Key={"pk": f"ERROR#{marketplace_id}#{sku}", "sk": "ERROR"})
@@ -304,4 +397,13 @@ class StateStore:
 
     def last_run(self, kind: str) -> dict[str, Any] | None:
         item = self.table.get_item(Key={"pk": f"RUN#{kind}", "sk": "LAST"}).get("Item")
+        return _from_item(item) if item else None
+
+    def record_failure(self, kind: str, reason: str, at: float | None = None) -> None:
+        """The last run of ``kind`` that could not do its work, and why (shown by `amazon-sync status`)."""
+        self.table.put_item(Item=_to_item({"pk": f"RUN#{kind}", "sk": "FAILURE",
+                                           "at": time.time() if at is None else at, "reason": reason[:1000]}))
+
+    def last_failure(self, kind: str) -> dict[str, Any] | None:
+        item = self.table.get_item(Key={"pk": f"RUN#{kind}", "sk": "FAILURE"}).get("Item")
         return _from_item(item) if item else None

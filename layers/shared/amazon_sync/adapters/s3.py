@@ -7,6 +7,14 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
+from botocore.exceptions import ClientError
+
+from amazon_sync.errors import SyncError
+
+
+class DocumentMissing(SyncError):
+    """A document the sync wrote is gone (the bucket's retention removed it, or someone deleted it)."""
+
 
 class DocumentStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str = "application/json") -> None: ...
@@ -32,7 +40,12 @@ class S3DocumentStore:
                                ServerSideEncryption="AES256")
 
     def get(self, key: str) -> bytes:
-        body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        try:
+            body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                raise DocumentMissing(f"s3://{self.bucket}/{key} is missing") from None
+            raise
         return body
 
 
@@ -46,7 +59,10 @@ class FolderDocumentStore:
         path.write_bytes(data)
 
     def get(self, key: str) -> bytes:
-        return (self.root / key).read_bytes()
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            raise DocumentMissing(f"{self.root / key} is missing") from None
 
 
 def put_json_gz(store: DocumentStore, key: str, value: Any) -> None:

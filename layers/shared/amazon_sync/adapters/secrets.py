@@ -16,9 +16,15 @@ def secret_string(secret_id: str) -> str:
     import boto3
     from aws_lambda_powertools.utilities import parameters
 
-    # a client of boto3's default session, which every adapter shares: a provider left to itself
-    # would open a session of its own and load botocore's endpoint and service data once more
-    value = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager")).get(secret_id)
+    from amazon_sync.errors import ConfigurationError
+
+    try:
+        # a client of boto3's default session, which every adapter shares: a provider left to itself
+        # would open a session of its own and load botocore's endpoint and service data once more
+        value = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager")).get(secret_id)
+    except Exception as exc:  # Powertools wraps every Secrets Manager failure in GetParameterError
+        reason = " ".join(str(exc).split())
+        raise ConfigurationError(f"cannot read secret {secret_id}: {reason}") from None
     if isinstance(value, bytes):
         return value.decode()
     if not isinstance(value, str):

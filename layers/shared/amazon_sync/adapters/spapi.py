@@ -14,6 +14,7 @@ import functools
 import io
 import random
 import time
+import zlib
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
@@ -30,6 +31,10 @@ if TYPE_CHECKING:
 
 FEED_TYPE = "JSON_LISTINGS_FEED"
 FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
+# A processing report of a 25,000-message feed with an issue on every message is ~10 MB; anything
+# far larger is not a report, and decompressing it without a bound could exhaust the function's memory.
+MAX_REPORT_BYTES = 200 * 1024 * 1024
+DOWNLOAD_TIMEOUT_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -81,6 +86,10 @@ class AmazonUnavailable(AmazonError):
     """A call that may succeed if tried again later: 429, 5xx, an empty answer, a network error."""
 
 
+class ReportUnreadable(AmazonError):
+    """The report was downloaded but cannot be read: retrying the download would not help."""
+
+
 class FeedStatus(BaseModel):
     model_config = ConfigDict(extra="allow")
     feedId: str
@@ -96,6 +105,13 @@ class FeedStatus(BaseModel):
 class _CreateDocument(BaseModel):
     feedDocumentId: str
     url: str
+
+
+class _FeedDocument(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    feedDocumentId: str
+    url: str
+    compressionAlgorithm: str | None = None
 
 
 class _CreateFeed(BaseModel):
@@ -226,8 +242,10 @@ class SpApiClient:
                  endpoints: SpApiEndpoints | None = None, retry: RetryPolicy | None = None,
                  deadline: Callable[[], float] | None = None, sleep: Callable[[float], None] = time.sleep,
                  on_throttle: Callable[[str], None] | None = None,
-                 reload_credentials: Callable[[], SpApiCredentials | None] | None = None) -> None:
+                 reload_credentials: Callable[[], SpApiCredentials | None] | None = None,
+                 max_report_bytes: int = MAX_REPORT_BYTES) -> None:
         self.retry = retry or RetryPolicy()
+        self.max_report_bytes = max_report_bytes
         self.marketplace_id = marketplace_id
         self.endpoints = endpoints
         # After LWA refuses the credentials: the current ones from the secret, or None when unchanged.
@@ -248,7 +266,7 @@ class SpApiClient:
 
     # -- retries ----------------------------------------------------------------------------------
 
-    def _call(self, operation: str, call: Callable[[], T]) -> T:
+    def _call(self, operation: str, call: Callable[[], T], attempts: int | None = None) -> T:
         import httpx
         from sp_api.auth.exceptions import AuthorizationError
         from sp_api.base.exceptions import (
@@ -263,7 +281,8 @@ class SpApiClient:
         last: Exception | None = None
         logged_in_again = reloaded = False
         attempt = 0
-        while attempt < self.retry.attempts:
+        attempts = self.retry.attempts if attempts is None else attempts
+        while attempt < attempts:
             try:
                 return call()
             except SellingApiRequestThrottledException:
@@ -296,7 +315,7 @@ class SpApiClient:
             except SellingApiException as exc:
                 raise AmazonError(f"{operation} was rejected by Amazon: {_describe(exc)}") from None
             attempt += 1
-            if attempt >= self.retry.attempts:
+            if attempt >= attempts:
                 break
             delay = min(self.retry.max_delay, self.retry.base_delay * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
             if self.deadline is not None and self.deadline() < delay + 1:
@@ -354,11 +373,56 @@ class SpApiFeeds(SpApiClient):
                 return feeds
 
     def download_report(self, document_id: str) -> str:
-        def download() -> str:
-            text: str = self.client.get_feed_result_document(document_id)
-            return text
+        """getFeedDocument, then the download, tried once: getFeedDocument allows one call per 45 s,
+        so a failure is retried by a later run (the caller paces and counts attempts), not here.
 
-        return self._call("getFeedDocument", download)
+        The library's own download neither checks the HTTP status (an S3 error page would be taken
+        for the report) nor bounds decompression; both are done here."""
+
+        def download() -> str:
+            response = self.client._request(f"/feeds/2021-06-30/documents/{document_id}", params={"method": "GET"},
+                                            add_marketplace=False)
+            return fetch_document(_parse(_FeedDocument, response.payload, "getFeedDocument"), self.max_report_bytes)
+
+        return self._call("getFeedDocument", download, attempts=1)
+
+
+def fetch_document(document: _FeedDocument, max_bytes: int) -> str:
+    """Download a document from its pre-signed URL: an HTTP error is a failed download (retried
+    later), content that cannot be decompressed or decoded, or is too large, is ReportUnreadable."""
+    import httpx
+
+    with httpx.Client(timeout=DOWNLOAD_TIMEOUT_SECONDS) as client, client.stream("GET", document.url) as response:
+        if response.status_code >= 400:
+            body = response.read()[:2000].decode("utf-8", "replace")
+            code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
+            raise AmazonUnavailable(f"report download answered HTTP {response.status_code}"
+                                    + (f" ({code})" if code else ""))
+        gzipped = (document.compressionAlgorithm or "").upper() == "GZIP"
+        inflater = zlib.decompressobj(15 + 32) if gzipped else None
+        parts: list[bytes] = []
+        size = 0
+        try:
+            for received in response.iter_bytes():
+                data = received
+                if inflater is not None:
+                    data = inflater.decompress(received, max_bytes + 1 - size)
+                    if inflater.unconsumed_tail:
+                        size = max_bytes + 1
+                size += len(data)
+                if size > max_bytes:
+                    raise ReportUnreadable(f"the report is larger than {max_bytes} bytes once decompressed")
+                parts.append(data)
+            if inflater is not None:
+                parts.append(inflater.flush())
+                if not inflater.eof:
+                    raise ReportUnreadable("the report's GZIP stream is truncated")
+        except zlib.error as exc:
+            raise ReportUnreadable(f"the report is not valid GZIP: {exc}") from None
+    try:
+        return b"".join(parts).decode(response.charset_encoding or "utf-8")
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise ReportUnreadable(f"the report cannot be decoded: {exc}") from None
 
 
 class SpApiListings(SpApiClient):

@@ -34,6 +34,8 @@ class BatchPicture:
     interrupted: bool
     unsent_products: set[int]
     every_product_unsent: bool = False
+    # a feed still waiting for its verdict whose manifest is gone: which rows it covers is unknown
+    hold_every_row: bool = False
     by_offer: dict[tuple[int, int], list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
     by_product: dict[int, list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
     every: list[SentMessage] = field(default_factory=list)
@@ -54,7 +56,7 @@ class BatchPicture:
 
     def decide(self, key: LogKey) -> RowDecision:
         verdicts = {m.verdict for m in self.covering(key)}
-        if "pending" in verdicts:
+        if "pending" in verdicts or self.hold_every_row:
             return "keep"
         if "retry" in verdicts:
             return "retry"

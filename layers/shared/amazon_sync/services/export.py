@@ -28,12 +28,12 @@ from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message, split_all
 from amazon_sync.domain.model import LogKey, Offer, ShopContext
-from amazon_sync.errors import AmazonError, ConfigurationError, LeaseLost
+from amazon_sync.errors import AmazonError, ConfigurationError, LeaseLost, SyncError
 from amazon_sync.services.calendar import enqueue_due_price_changes
 from amazon_sync.services.express import ExpressBooking, ExpressLane, Pacer, express_budget, oldest_first
 from amazon_sync.services.recovery import recover_orphan_intents, unresolved_marketplaces
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
-from amazon_sync.services.steps import StepObserver, ignore_step
+from amazon_sync.services.steps import Step, StepObserver, ignore_step
 
 logger = Logger(child=True)
 
@@ -97,9 +97,16 @@ class ExportSummary:
     dry_run_documents: list[str] = field(default_factory=list)
     feed_ids: list[str] = field(default_factory=list)
     validation: list[dict[str, Any]] = field(default_factory=list)
+    failure: str | None = None  # why the run could not do its work (Amazon's or the database's reason)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line for the operator: our own errors as they are, others with their type."""
+    text = (str(exc).strip().splitlines() or [""])[0]
+    return text if isinstance(exc, SyncError) and text else f"{type(exc).__name__}: {text}".rstrip(": ")
 
 
 @dataclass
@@ -154,12 +161,26 @@ class Exporter:
         self.lease_seconds = lease_seconds
         self.claim_chunk = claim_chunk
         self.backoff_seconds = backoff_seconds
-        self.on_step = on_step
+        self.on_step = self._observed(on_step)
+        self._stopped_by_observer = False
         self.now = now
         self.dry_run_store = dry_run_store or store
         self.progress = progress or (lambda summary: None)
         self.listings_lane = express  # also what `export --dry-run --validate` checks messages with
         self.express = express if config.express_lane else None
+        self._abandon_reason: str | None = None
+
+    def _observed(self, observer: StepObserver) -> StepObserver:
+        """An observer that raises stops the run right there, as a kill would: nothing of ours runs after."""
+
+        def observe(step: Step) -> None:
+            try:
+                observer(step)
+            except BaseException:
+                self._stopped_by_observer = True
+                raise
+
+        return observe
 
     # -- the run ----------------------------------------------------------------------------------
 
@@ -185,12 +206,56 @@ class Exporter:
             summary.calendar_rows = calendar.rows
             summary.next_price_change_at = calendar.next_change_at.isoformat() if calendar.next_change_at else None
             self._run_batch(request, marketplaces, summary)
+        except Exception as exc:
+            if self._stopped_by_observer or isinstance(exc, LeaseLost):
+                raise  # stopped from outside, or another run owns the lease now: its recovery takes over
+            # Whatever stopped the run (configuration, database, S3), its claims go back at once
+            # instead of waiting for the lease to expire.
+            summary.failure = one_line(exc)
+            logger.exception("export failed", extra={"reason": summary.failure})
+            self._release_claims(summary)
         finally:
             self.state.release_lease("export", owner)
             summary.duration_seconds = round(time.perf_counter() - started, 3)
-            self.state.record_run("export", {"batch_id": summary.batch_id, "feeds": summary.feeds_submitted,
-                                             "messages": summary.messages, "rows_claimed": summary.rows_claimed})
+        if summary.failure is None:
+            summary.failure = self._unfinished_work(summary)
+        self.state.record_run("export", {"batch_id": summary.batch_id, "feeds": summary.feeds_submitted,
+                                         "messages": summary.messages, "rows_claimed": summary.rows_claimed,
+                                         "failure": summary.failure})
+        if summary.failure:
+            logger.error("export could not do its work", extra={"reason": summary.failure})
+            self.state.record_failure("export", summary.failure, self.now())
         return summary
+
+    def _unfinished_work(self, summary: ExportSummary) -> str | None:
+        """Amazon refused a submission, or nothing could be submitted: Amazon's reason, else None."""
+        if summary.feeds_abandoned:
+            return self._abandon_reason or "Amazon refused a feed submission"
+        if summary.feeds_submitted == 0 and summary.skipped_budget_products:
+            return (f"Amazon's JSON_LISTINGS_FEED budget ({self.config.feeds_per_window} per 5 minutes) is used up: "
+                    f"{summary.skipped_budget_products} product(s) wait for the next run")
+        return None
+
+    def _release_claims(self, summary: ExportSummary) -> None:
+        """After a failed run: rows no submitted feed covers go back to the queue (no attempt counted);
+        rows of feeds Amazon received stay with their batch for the acknowledgment."""
+        if summary.batch_id is None:
+            return
+        try:
+            batch = self.state.get_batch(summary.batch_id)
+            if batch is None:
+                summary.rows_released = self.log.release_batch(summary.batch_id)
+                return
+            if batch.status == "BUILDING":
+                batch.status, batch.interrupted = "SUBMITTED", True
+                self.state.put_batch(batch)
+            picture = batch_picture(batch, batch_feeds(batch, self.state), self.store, self._shops())
+            counts = settle_rows(self.log, batch.batch_id, picture, max_attempts=self.config.max_attempts,
+                                 backoff_seconds=self.backoff_seconds)
+            summary.rows_released = counts.released
+        except Exception:  # the database itself may be what failed: the lease expiry still recovers them
+            logger.exception("claims of a failed batch could not be released; the lease expiry releases them",
+                             extra={"batch_id": summary.batch_id})
 
     def _chosen_marketplaces(self, request: ExportRequest) -> list[MarketplaceConfig]:
         if request.marketplaces is None:
@@ -498,6 +563,7 @@ class Exporter:
         except AmazonError as exc:
             # Nothing reached Amazon (or Amazon will not take more now): the rows go back to the queue.
             record.status, record.attention, record.finished_at = "ABANDONED", str(exc), self.now()
+            self._abandon_reason = self._abandon_reason or one_line(exc)
             self.state.save_feed(record)
             # createFeed may have reached Amazon before the error: never skip these SKUs as unchanged
             self.log.forget_accepted(marketplace_id, [ref.sku for ref in document.messages])

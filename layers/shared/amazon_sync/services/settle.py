@@ -8,7 +8,7 @@ from collections import defaultdict
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog, SettleCounts
-from amazon_sync.adapters.s3 import DocumentStore, get_json_gz
+from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import LogKey
 from amazon_sync.domain.settlement import BatchPicture, MessageVerdict, RowDecision, SentMessage
@@ -18,7 +18,7 @@ def feed_verdicts(feed: FeedRecord, store: DocumentStore) -> dict[int, MessageVe
     """Per message id for a finished feed, or one verdict for all of its messages."""
     if feed.status in ("SUBMITTING", "IN_FLIGHT", "ATTENTION"):
         return "pending"
-    if feed.status == "ABANDONED":
+    if feed.status in ("ABANDONED", "RELEASED"):
         return "requeue"
     if feed.status in ("FATAL", "CANCELLED"):
         return "retry"
@@ -35,13 +35,30 @@ def batch_feeds(batch: BatchRecord, state: StateStore) -> list[FeedRecord]:
 
 def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentStore,
                   shops: dict[str, int]) -> BatchPicture:
-    manifest = get_json_gz(store, batch.manifest_key) if batch.manifest_key else {}
+    """Documents that are gone (expired, deleted) make the picture coarser, never stop it: rows whose
+    fate cannot be told go round again, or wait while a feed that may cover them has no verdict."""
+    try:
+        manifest = get_json_gz(store, batch.manifest_key) if batch.manifest_key else {}
+    except DocumentMissing:
+        manifest = {"every_product_unsent": True}
     picture = BatchPicture(batch.interrupted or not batch.manifest_key,
                            set(manifest.get("unsent_products", [])), bool(manifest.get("every_product_unsent")))
     for feed in feeds:
-        verdicts = feed_verdicts(feed, store)
+        verdicts: dict[int, MessageVerdict] | MessageVerdict
+        try:
+            verdicts = feed_verdicts(feed, store)
+        except DocumentMissing:
+            verdicts = "requeue"
         shop = shops.get(feed.marketplace_id, 0)
-        for row in get_json_gz(store, feed.manifest_key):
+        try:
+            rows = get_json_gz(store, feed.manifest_key)
+        except DocumentMissing:
+            if verdicts == "pending":
+                picture.hold_every_row = True
+            else:
+                picture.every_product_unsent = True
+            continue
+        for row in rows:
             ref = FeedMessageRef.from_row(row)
             verdict = verdicts if isinstance(verdicts, str) else verdicts.get(ref.message_id, "accepted")
             picture.add(SentMessage(shop, ref.id_product, ref.id_product_attribute, verdict))

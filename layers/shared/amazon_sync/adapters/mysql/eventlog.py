@@ -347,6 +347,15 @@ class EventLog:
                 cur.execute(f"UPDATE {self.t.offer_state} SET fingerprint = NULL WHERE marketplace_id = %s "
                             f"AND sku IN ({placeholders(part)})", (marketplace_id, *part))
 
+    def forget_accepted_products(self, marketplace_id: str, products: Sequence[int]) -> None:
+        """As forget_accepted, for every SKU of these products (when the feed's SKU list is gone)."""
+        chosen = sorted(set(products))
+        for start in range(0, len(chosen), self.chunk):
+            part = chosen[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.execute(f"UPDATE {self.t.offer_state} SET fingerprint = NULL WHERE marketplace_id = %s "
+                            f"AND id_product IN ({placeholders(part)})", (marketplace_id, *part))
+
     # -- queue figures ----------------------------------------------------------------------------
 
     def queue_stats(self) -> QueueStats:

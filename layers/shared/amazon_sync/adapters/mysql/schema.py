@@ -235,10 +235,10 @@ def install_triggers(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> lis
     with conn.cursor() as cur:
         for suffix, timing, table, body in _trigger_specs(t):
             name = f"{t.prefix}amazon_sync_{suffix}"
-            cur.execute(f"DROP TRIGGER IF EXISTS `{name}`")
             statement = (f"CREATE TRIGGER `{name}` {timing} ON `{t.prefix}{table}` FOR EACH ROW "
                          f"BEGIN {body}; END")
-            try:
+            try:  # with binary logging, MySQL refuses the DROP as well as the CREATE (error 1419)
+                cur.execute(f"DROP TRIGGER IF EXISTS `{name}`")
                 cur.execute(statement)
             except pymysql.err.OperationalError as exc:
                 if exc.args and exc.args[0] == 1419:

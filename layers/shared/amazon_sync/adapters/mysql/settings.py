@@ -91,10 +91,12 @@ class DatabaseSettings(BaseModel):
             "DB_READ_TIMEOUT": "read_timeout",
             "DB_WRITE_TIMEOUT": "write_timeout",
         }
+        from_env: dict[str, str] = {}  # field -> the variable it came from, to name it in an error
         for env_name, field in mapping.items():
             if env_name in env and env[env_name] != "" and not (secret_arn and field in values):
                 values[field] = env[env_name]
+                from_env[field] = env_name
         try:
             return cls(**values)
         except ValidationError as exc:
-            raise ConfigurationError(f"database settings are invalid: {describe_errors(exc)}") from None
+            raise ConfigurationError(f"database settings are invalid: {describe_errors(exc, from_env)}") from None
