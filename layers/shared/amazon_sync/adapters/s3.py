@@ -7,8 +7,6 @@ import json
 from pathlib import Path
 from typing import Any, Protocol
 
-from botocore.exceptions import ClientError
-
 from amazon_sync.errors import SyncError
 
 
@@ -40,6 +38,8 @@ class S3DocumentStore:
                                ServerSideEncryption="AES256")
 
     def get(self, key: str) -> bytes:
+        from botocore.exceptions import ClientError
+
         try:
             body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         except ClientError as exc:
