@@ -88,6 +88,8 @@ def test_unknown_sku_patch_is_accepted_and_creates_an_incomplete_listing(simulat
     answer = client.patch_listings_item(SELLER, "ALSO-NEW", marketplaceIds=[MARKETPLACE_FR], body={
         "productType": "PRODUCT", "patches": [replace("fulfillment_availability", availability(3))]}).payload
     assert answer["status"] == "ACCEPTED" and answer["issues"] == []
+    simulator.amazon.clock.advance(5)  # an accepted submission shows a little later
+    simulator.amazon.advance()
     assert listing(simulator, "ALSO-NEW")["complete"] is False
 
 
