@@ -13,11 +13,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import psutil
-import pymysql
 
 from amazon_sync.adapters.mysql.connection import connect
 from amazon_sync.adapters.mysql.schema import install_triggers
@@ -33,33 +31,6 @@ from bench.common import TABLES, shop_database
 OFFERS = int(os.environ.get("BENCH_OFFERS", "200000"))
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 MARKETPLACE = "A13V1IB3VIYZZH"
-
-
-class SqlTimer:
-    """Time spent inside pymysql's execute calls, to tell SQL time from our own."""
-
-    def __init__(self) -> None:
-        self.seconds = 0.0
-        self._patched: list[tuple[Any, str, Any]] = []
-
-    def __enter__(self) -> SqlTimer:
-        for name in ("execute", "executemany"):
-            original = getattr(pymysql.cursors.Cursor, name)
-
-            def timed(cursor: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-                started = time.perf_counter()
-                try:
-                    return _original(cursor, *args, **kwargs)
-                finally:
-                    self.seconds += time.perf_counter() - started
-
-            self._patched.append((pymysql.cursors.Cursor, name, original))
-            setattr(pymysql.cursors.Cursor, name, timed)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for owner, name, original in self._patched:
-            setattr(owner, name, original)
 
 
 class PeakMemory:
@@ -129,17 +100,3 @@ def bench_stack(tmp: str, *, triggers: bool = False, offers: int = OFFERS, rows:
         runtime = Runtime.from_env({**os.environ, **provisioned.env})
         yield BenchStack(server, settings, catalogue, sim_url, runtime, {**provisioned.env, **{
             k: v for k, v in os.environ.items() if k.startswith("AWS_")}})
-
-
-def time_plain_select(settings: DatabaseSettings) -> float:
-    """The baseline: read the same log rows once, streamed, and do nothing with them."""
-    conn = connect(settings)
-    started = time.perf_counter()
-    with conn.cursor(pymysql.cursors.SSCursor) as cur:
-        cur.execute(f"SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
-                    f"FROM {TABLES.log} ORDER BY id_amazon_sync_log")
-        for _ in cur:
-            pass
-    elapsed = time.perf_counter() - started
-    conn.close()
-    return elapsed
