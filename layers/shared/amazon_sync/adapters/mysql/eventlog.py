@@ -228,8 +228,8 @@ class EventLog:
         with transaction(self.conn) as cur:
             if keys:
                 cur.executemany(f"INSERT INTO {self.t.log} (id_product, id_product_attribute, id_shop, change_kind) "
-                                "VALUES (%s, %s, %s, 'calendar')",
-                                [(k.id_product, k.id_product_attribute, k.id_shop) for k in keys])
+                                "VALUES (%s, %s, %s, %s)",  # placeholders only: one multi-row INSERT
+                                [(k.id_product, k.id_product_attribute, k.id_shop, "calendar") for k in keys])
             cur.execute(f"INSERT INTO {self.t.meta} (`name`, `value`) VALUES (%s, %s) "
                         "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)", (f"calendar:{name}", until.isoformat()))
         return len(keys)
@@ -274,12 +274,14 @@ class EventLog:
         for start in range(0, len(rows), self.chunk):
             with self.conn.cursor() as cur:
                 cur.executemany(
+                    # only placeholders in VALUES (accepted_at takes its default): pymysql then sends one
+                    # multi-row INSERT per chunk instead of one statement per row
                     f"INSERT INTO {self.t.offer_state} (marketplace_id, sku, id_product, id_product_attribute, "
-                    "quantity, price, fingerprint, accepted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, NOW(6)) "
+                    "quantity, price, fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s) "
                     "ON DUPLICATE KEY UPDATE id_product = VALUES(id_product), "
                     "id_product_attribute = VALUES(id_product_attribute), "
                     "quantity = COALESCE(VALUES(quantity), quantity), price = COALESCE(VALUES(price), price), "
-                    "fingerprint = VALUES(fingerprint), accepted_at = VALUES(accepted_at)",
+                    "fingerprint = VALUES(fingerprint), accepted_at = NOW(6)",
                     rows[start:start + self.chunk])
 
     # -- what may be on Amazon ---------------------------------------------------------------------
