@@ -16,6 +16,7 @@ from moto import mock_aws
 
 from amazon_sync.bootstrap import Runtime
 from amazon_sync.services.export import ExportRequest, ExportSummary
+from amazon_sync.services.reconcile import ReconcileRequest, ReconcileSummary
 from amazon_sync_devkit.catalogue import Catalogue, CatalogueSpec, create_catalogue
 from amazon_sync_devkit.expected import expected_listings
 from amazon_sync_devkit.stack import provision
@@ -52,6 +53,25 @@ class Stack:
 
     def ack(self, **kwargs: Any) -> Any:
         return self.runtime.acknowledger(**kwargs).run()
+
+    def reconcile(self, **request: Any) -> ReconcileSummary:
+        """A reconciliation run; waiting for Amazon's report moves the simulated clock instead of sleeping."""
+        overrides = {"sleep": self.advance, **request.pop("_reconciler", {})}
+        return self.runtime.reconciler(**overrides).run(ReconcileRequest(**request))
+
+    def list_on_amazon(self, skus: list[str] | None = None, fba: tuple[str, ...] = ()) -> list[str]:
+        """Listings created in Seller Central for these SKUs (every catalogue SKU by default); those in
+        ``fba`` are fulfilled by Amazon."""
+        chosen = skus if skus is not None else sorted(self.expected())
+        for sku in chosen:
+            self.amazon.add_listing(sku, fulfillment_channel="AMAZON_EU" if sku in fba else "DEFAULT")
+        return chosen
+
+    def change_behind_our_back(self, sku: str, marketplace: str = MARKETPLACE_FR, **change: Any) -> None:
+        """What Seller Central or a repricer does: the listing changes, no feed, no report."""
+        response = httpx.post(f"{self.simulator.url}/_simulator/seller-central/{sku}",
+                              json={"marketplaceId": marketplace, **change})
+        assert response.status_code == 200, response.text
 
     def first_offer(self) -> tuple[int, int, str]:
         product, attribute = self.catalogue.offers[0]

@@ -38,6 +38,10 @@ USAGE_PLANS: dict[str, tuple[float, int]] = {
     **{op: (1.0, 5) for op in ("getSubscription", "createSubscription", "getSubscriptionById",
                                "deleteSubscriptionById", "getDestinations", "createDestination",
                                "getDestination", "deleteDestination")},
+    # Reports 2021-06-30
+    "createReport": (0.0167, 15),
+    "getReport": (2.0, 15),
+    "getReportDocument": (0.0167, 15),
 }
 JSON_FEED_WINDOW = (5, 300.0)  # JSON_LISTINGS_FEED: 5 submissions per 5 minutes
 
@@ -63,6 +67,8 @@ class SimulatorConfig(BaseModel):
     seed: int = 0
     queue_seconds: float = 1.0
     processing_seconds: float = 2.0
+    report_seconds: float = 30.0  # a listings report IN_PROGRESS (after queue_seconds IN_QUEUE)
+    report_cache_seconds: float = 0.0  # Amazon: 1 to 6 hours, during which a new request gets the old snapshot
     token_ttl: int = 3600
     url_ttl: int = 300
     base_url: str = "http://127.0.0.1:0"
@@ -185,6 +191,9 @@ class SimulatedAmazon:
         self.listing_issues: dict[str, list[dict[str, Any]]] = {}  # issues found after acceptance
         # every patchListingsItem answer given (sku, marketplace_id, status, at, submission_id), for oracles
         self.listing_submissions: list[dict[str, Any]] = []
+        from amazon_sync_devkit.simulator.reports import ReportsSimulator
+
+        self.reports = ReportsSimulator(self)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -408,6 +417,7 @@ class SimulatedAmazon:
                 if (feed.status == "IN_PROGRESS" and feed.outcome != "STUCK" and feed.started is not None
                         and now >= feed.started + self.config.processing_seconds):
                     self._process(feed)
+            self.reports.advance()
 
     def _advance_queue(self, now: float) -> None:
         """Amazon processes a seller's product-data feeds one after the other, in order of

@@ -16,10 +16,12 @@ from amazon_sync_devkit.simulator.amazon import Reply, SimulatedAmazon, Simulato
 from amazon_sync_devkit.simulator.clock import Clock
 from amazon_sync_devkit.simulator.notifications_api import OPERATIONS as NOTIFICATION_OPERATIONS
 from amazon_sync_devkit.simulator.notifications_api import NotificationsApi
+from amazon_sync_devkit.simulator.seller_central import ListingChange, change_listing
 
 FEEDS = "/feeds/2021-06-30"
 LISTINGS = "/listings/2021-08-01/items/<seller_id>/<path:sku>"
 NOTIFICATIONS = "/notifications/v1"
+REPORTS = "/reports/2021-06-30"
 
 URLS = Map([
     Rule("/auth/o2/token", methods=["POST"], endpoint="token"),
@@ -41,10 +43,14 @@ URLS = Map([
          endpoint="getSubscriptionById"),
     Rule(f"{NOTIFICATIONS}/subscriptions/<notification_type>/<subscription_id>", methods=["DELETE"],
          endpoint="deleteSubscriptionById"),
+    Rule(f"{REPORTS}/reports", methods=["POST"], endpoint="createReport"),
+    Rule(f"{REPORTS}/reports/<report_id>", methods=["GET"], endpoint="getReport"),
+    Rule(f"{REPORTS}/documents/<document_id>", methods=["GET"], endpoint="getReportDocument"),
     Rule("/_documents/upload/<document_id>", methods=["PUT"], endpoint="upload"),
     Rule("/_documents/download/<document_id>", methods=["GET"], endpoint="download"),
     Rule("/_simulator/listings", methods=["GET"], endpoint="sim_listings"),
     Rule("/_simulator/listings/<path:sku>", methods=["GET", "PUT"], endpoint="sim_listing"),
+    Rule("/_simulator/seller-central/<path:sku>", methods=["POST"], endpoint="sim_seller_central"),
     Rule("/_simulator/feeds", methods=["GET"], endpoint="sim_feeds"),
     Rule("/_simulator/clock", methods=["POST"], endpoint="sim_clock"),
     Rule("/_simulator/faults", methods=["POST"], endpoint="sim_faults"),
@@ -117,6 +123,9 @@ class SimulatorApp:
             "patchListingsItem": lambda: amazon.patch_listing(args["seller_id"], args["sku"], marketplaces, body,
                                                               request.args.get("mode")),
             "getListingsItem": lambda: amazon.get_listing(args["seller_id"], args["sku"], marketplaces),
+            "createReport": lambda: amazon.reports.create_report(body),
+            "getReport": lambda: amazon.reports.get_report(args["report_id"]),
+            "getReportDocument": lambda: amazon.reports.get_report_document(args["document_id"]),
         }
         return handlers[operation]()
 
@@ -148,6 +157,9 @@ class SimulatorApp:
                                        attributes=spec.get("attributes"))
                 listing = amazon.listings.get(args["sku"])
                 return Reply(200, listing.snapshot()) if listing else error(404, "NotFound", "no such SKU")
+            if operation == "sim_seller_central":
+                changed = change_listing(amazon, args["sku"], ListingChange.model_validate(body or {}))
+                return Reply(200, changed.snapshot()) if changed else error(404, "NotFound", "no such SKU")
             if operation == "sim_feeds":
                 return Reply(200, {"feeds": [{**f.as_model(amazon.clock), "outcome": f.outcome,
                                               "inputFeedDocumentId": f.input_document_id, "report": f.report}

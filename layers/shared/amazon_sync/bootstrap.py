@@ -21,9 +21,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from amazon_sync.adapters.dynamodb import StateStore
 from amazon_sync.adapters.mysql.connection import connect
 from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.mysql.schema import Tables, require_log
 from amazon_sync.adapters.mysql.settings import DatabaseSettings, describe_errors
+from amazon_sync.adapters.reports import ReportsGateway, SpApiReports
 from amazon_sync.adapters.s3 import S3DocumentStore
 from amazon_sync.adapters.secrets import secret_string
 from amazon_sync.adapters.spapi import (
@@ -40,6 +42,7 @@ from amazon_sync.errors import ConfigurationError, DatabaseAccessDenied
 from amazon_sync.services.acknowledge import Acknowledger, AckSettings
 from amazon_sync.services.export import Exporter
 from amazon_sync.services.express import ExpressLane
+from amazon_sync.services.reconcile import Reconciler
 
 logger = Logger(child=True)
 # How long a warm execution environment keeps the secrets, the configuration and its connection before
@@ -131,6 +134,7 @@ class Runtime:
     _gateways: dict[str, SpApiFeeds] = field(default_factory=dict)
     env: dict[str, str] | None = None  # what it was built from, to read the secrets again after a rotation
     _listings: dict[str, SpApiListings] = field(default_factory=dict)
+    _reports: dict[str, SpApiReports] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Runtime:
@@ -224,9 +228,33 @@ class Runtime:
         conn = self.connection()
         overrides.setdefault("express", ExpressLane(self.listings_for(on_throttle)))
         return Exporter(log=EventLog(conn, self.tables), reader=OfferReader(conn, self.tables, self.config.sku_field),
-                        config=self.config, state=self.state, store=self.store,
+                        listings=AmazonListings(conn, self.tables), config=self.config, state=self.state,
+                        store=self.store,
                         gateway_for=self.gateway_for(remaining_seconds, on_throttle),
                         remaining_seconds=remaining_seconds, lease_seconds=self.settings.lease_seconds, **overrides)
+
+    def reports_for(self, deadline: Callable[[], float] | None = None) -> Callable[[str], ReportsGateway]:
+        endpoints = self.settings.endpoints
+
+        def build(marketplace_id: str) -> ReportsGateway:
+            gateway = self._reports.get(marketplace_id)
+            if gateway is None:
+                gateway = self._reports[marketplace_id] = SpApiReports(
+                    self.credentials, marketplace_id, endpoints, RetryPolicy(),
+                    reload_credentials=self.reload_credentials)
+            gateway.deadline = deadline
+            return gateway
+
+        return build
+
+    def reconciler(self, remaining_seconds: Callable[[], float] | None = None, **overrides: Any) -> Reconciler:
+        """``remaining_seconds`` is the Lambda's clock; elsewhere (the CLI) a run gets the same 900 s."""
+        remaining_seconds = remaining_seconds or deadline_in(RECONCILE_DEADLINE_SECONDS)
+        conn = self.connection()
+        return Reconciler(log=EventLog(conn, self.tables), reader=OfferReader(conn, self.tables, self.config.sku_field),
+                          listings=AmazonListings(conn, self.tables), config=self.config, state=self.state,
+                          reports_for=self.reports_for(remaining_seconds), remaining_seconds=remaining_seconds,
+                          lease_seconds=self.settings.lease_seconds, **overrides)
 
     def acknowledger(self, remaining_seconds: Callable[[], float] | None = None,
                      settings: AckSettings | None = None, **overrides: Any) -> Acknowledger:
@@ -249,6 +277,7 @@ class Runtime:
 # Outside Lambda (the operator CLI) a run has the same time as the function's Timeout in template.yaml.
 EXPORT_DEADLINE_SECONDS = 900.0
 ACK_DEADLINE_SECONDS = 300.0
+RECONCILE_DEADLINE_SECONDS = 900.0
 
 
 def deadline_in(seconds: float) -> Callable[[], float]:

@@ -103,6 +103,10 @@ class MarketplaceConfig(BaseModel):
     price: PriceRules = PriceRules()
     exclude_skus: list[str] = Field(default_factory=list, description="never sent, e.g. FBA SKUs")
     exclude_sku_prefixes: list[str] = Field(default_factory=list, description="e.g. 'FBA-'")
+    send_to_skus_not_on_amazon: bool = Field(
+        default=False,
+        description="send offers for SKUs Amazon's listings report does not show; Amazon accepts them and "
+                    "creates incomplete listings, so this is off unless you mean it")
 
     @field_validator("marketplace_id")
     @classmethod
@@ -146,6 +150,21 @@ class MarketplaceConfig(BaseModel):
         return sku in self.exclude_skus or any(sku.startswith(prefix) for prefix in self.exclude_sku_prefixes)
 
 
+class ReconcileSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    max_repairs: int = Field(
+        default=3, ge=0, le=100,
+        description="a SKU that drifts again right after this many repairs in a row is reported as fought over "
+                    "(another tool changes it) and no longer repaired")
+    settle_seconds: int = Field(
+        default=6 * 3600, ge=0,
+        description="SKUs Amazon accepted a change for less than this before the report are not judged: Amazon "
+                    "caches the listings report for 1 to 6 hours")
+    report_wait_seconds: int = Field(
+        default=600, ge=0, description="how long one run waits for Amazon to prepare a report; a report not ready "
+                                       "by then is picked up by the next run")
+
+
 class SyncConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
     sku_field: Literal["reference", "ean13", "supplier_reference"] = "reference"
@@ -176,6 +195,7 @@ class SyncConfig(BaseModel):
         default=None, ge=0, le=100000,
         description="offers per run sent through the express lane, shared by the marketplaces; null derives it "
                     "from express_seconds")
+    reconcile: ReconcileSettings = ReconcileSettings()
 
     @model_validator(mode="after")
     def _unique_and_regions(self) -> SyncConfig:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, SkuError, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.s3 import DocumentStore, put_json_gz
 from amazon_sync.adapters.spapi import FeedsGateway
@@ -93,6 +94,11 @@ class ExportSummary:
     express_rejected: int = 0
     express_unsent: int = 0
     express_stopped: str | None = None
+    # what Amazon's listings report says (see services/reconcile.py)
+    not_on_amazon: int = 0
+    not_on_amazon_skus: list[str] = field(default_factory=list)
+    fba_quantities_withheld: int = 0
+    refused_marketplaces: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
     dry_run_documents: list[str] = field(default_factory=list)
     feed_ids: list[str] = field(default_factory=list)
@@ -120,6 +126,7 @@ class MarketplaceRun:
     feeds: int = 0
     full: bool = False
     open_sales: set[str] | None = None  # SKUs known to have an open-ended sale here; None: not recorded
+    listings_read: bool = False  # Amazon's listings were read: only SKUs Amazon has get offers
 
 
 @dataclass
@@ -143,8 +150,8 @@ class BatchProgress:
 
 
 class Exporter:
-    def __init__(self, *, log: EventLog, reader: OfferReader, config: SyncConfig, state: StateStore,
-                 store: DocumentStore, gateway_for: Callable[[str], FeedsGateway],
+    def __init__(self, *, log: EventLog, reader: OfferReader, listings: AmazonListings, config: SyncConfig,
+                 state: StateStore, store: DocumentStore, gateway_for: Callable[[str], FeedsGateway],
                  remaining_seconds: Callable[[], float] = lambda: 900.0, lease_seconds: float = 900.0,
                  claim_chunk: int = 1000, backoff_seconds: float = 60.0,
                  on_step: StepObserver = ignore_step, now: Callable[[], float] = time.time,
@@ -153,6 +160,7 @@ class Exporter:
                  express: ExpressLane | None = None) -> None:
         self.log = log
         self.reader = reader
+        self.listings = listings
         self.config = config
         self.state = state
         self.store = store
@@ -282,6 +290,8 @@ class Exporter:
         pacer = self.express.pacer() if self.express is not None else None
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, request, keys)
+            if self._refused(run, summary):
+                continue
             run.open_sales = {sku for _, sku in self.state.open_ended_sales(marketplace.marketplace_id)}
             run.budget_left = marketplace.marketplace_id not in summary.marketplaces_blocked
             if run.full:
@@ -367,6 +377,14 @@ class Exporter:
         # a throttled or failing lane is not tried again on another marketplace in this run
         return set(chosen), 0 if result.stopped else budget - sent
 
+    def _refused(self, run: MarketplaceRun, summary: ExportSummary) -> bool:
+        """A full sync before Amazon's listings were ever read would offer every PrestaShop SKU, and Amazon
+        creates an incomplete listing for each SKU it lacks: refused until reconciliation has run."""
+        if not run.full or run.listings_read or run.config.send_to_skus_not_on_amazon:
+            return False
+        summary.refused_marketplaces.append(run.config.marketplace_id)
+        return True
+
     def _shops(self) -> dict[str, int]:
         return {m.marketplace_id: m.shop_id for m in self.config.marketplaces}
 
@@ -402,7 +420,8 @@ class Exporter:
                                 datetime.fromtimestamp(self.now(), UTC))
         return MarketplaceRun(marketplace, context,
                               marketplace.marketplace_id in self.config.quantity_marketplaces(), splitter, None,
-                              full=request.mode == "full" or any(key.id_product == 0 for key in keys))
+                              full=request.mode == "full" or any(key.id_product == 0 for key in keys),
+                              listings_read=self.listings.last_read(marketplace.marketplace_id) is not None)
 
     def _documents(self, run: MarketplaceRun, keys: dict[LogKey, bool], in_flight: set[int],
                    request: ExportRequest, summary: ExportSummary, *,
@@ -457,11 +476,20 @@ class Exporter:
         moved = self.reader.skus_in_use(run.context, old_skus) if old_skus and run.send_quantity else set()
         all_skus = sorted({*current_skus, *old_skus})
         accepted = self.log.last_accepted(marketplace.marketplace_id, all_skus)
+        # None: Amazon's listings were never read, so every SKU is assumed to be there
+        on_amazon = self.listings.lookup(marketplace.marketplace_id, all_skus) if run.listings_read else None
+
+        def absent(sku: str) -> bool:
+            return on_amazon is not None and sku not in on_amazon and not marketplace.send_to_skus_not_on_amazon
+
+        def fba(sku: str) -> bool:
+            return on_amazon is not None and sku in on_amazon and on_amazon[sku].fba
+
         for offer in offers:
             # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon may have for it get stock 0.
             for old_sku in known.get(offer.key, []):
                 if (old_sku != offer.sku and old_sku not in moved and run.send_quantity
-                        and not marketplace.excluded(old_sku)):
+                        and not marketplace.excluded(old_sku) and not absent(old_sku) and not fba(old_sku)):
                     gone = Offer(offer.id_product, offer.id_product_attribute, old_sku, 0, None)
                     planned = plan_message(gone, marketplace.model_copy(update={"send_price": False}),
                                            send_quantity=True, last_accepted=None)
@@ -481,8 +509,17 @@ class Exporter:
             if marketplace.excluded(offer.sku):
                 summary.skipped_excluded += 1
                 continue
+            if absent(offer.sku):
+                # Amazon would accept it and create an incomplete listing: counted and listed instead
+                summary.not_on_amazon += 1
+                if len(summary.not_on_amazon_skus) < 100:
+                    summary.not_on_amazon_skus.append(offer.sku)
+                continue
+            # an FBA SKU's quantity is Amazon's own count: never overwritten with the shop's stock
+            send_quantity = run.send_quantity and not fba(offer.sku)
+            summary.fba_quantities_withheld += int(run.send_quantity and not send_quantity)
             last = accepted.get(offer.sku)
-            planned = plan_message(offer, marketplace, send_quantity=run.send_quantity, last_accepted=last)
+            planned = plan_message(offer, marketplace, send_quantity=send_quantity, last_accepted=last)
             if planned is None:
                 continue
             if incremental and last is not None and last.fingerprint == planned.fingerprint:
@@ -596,6 +633,8 @@ class Exporter:
         stamp = datetime.fromtimestamp(self.now(), UTC).strftime("%Y%m%dT%H%M%SZ")
         for marketplace in marketplaces:
             run = self._start_marketplace(marketplace, request, keys)
+            if self._refused(run, summary):
+                continue
             sample: list[dict[str, Any]] = []
             for number, document in enumerate(self._documents(run, keys, set(), request, summary), 1):
                 if len(sample) < VALIDATION_SAMPLE:

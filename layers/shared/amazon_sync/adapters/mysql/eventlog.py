@@ -95,6 +95,12 @@ class EventLog:
                         (CLAIMED, exclude_batch or 0))
             return {int(row[0]) for row in cur.fetchall()}
 
+    def products_with_rows(self) -> set[int]:
+        """Products with a change pending or in flight (0 stands for a catalogue-wide change)."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT DISTINCT id_product FROM {self.t.log} WHERE state IN (%s, %s)", (PENDING, CLAIMED))
+            return {int(row[0]) for row in cur.fetchall()}
+
     def batch_rows(self, batch_id: int) -> Iterator[ClaimedRow]:
         """Every row a batch holds, streamed in id order."""
         after = 0

@@ -42,6 +42,14 @@ class Tables:
     def offer_state(self) -> str:
         return f"`{self.prefix}amazon_sync_offer_state`"
 
+    @property
+    def listing(self) -> str:
+        return f"`{self.prefix}amazon_sync_listing`"
+
+    @property
+    def drift(self) -> str:
+        return f"`{self.prefix}amazon_sync_drift`"
+
     def raw(self, name: str) -> str:
         return f"{self.prefix}{name}"
 
@@ -94,10 +102,45 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
             # appending a value to an ENUM is a metadata-only change: no table copy, no long lock
             [f"ALTER TABLE {t.log} MODIFY `change_kind` ENUM('stock', 'price', 'product', 'calendar') NOT NULL"],
         ),
+        (
+            3,
+            "what Amazon shows (listings report), reconciliation findings, drift rows in the log",
+            [
+                f"""CREATE TABLE IF NOT EXISTS {t.listing} (
+                  `marketplace_id` VARCHAR(20) NOT NULL,
+                  `sku` VARCHAR(40) NOT NULL,
+                  `fulfillment_channel` VARCHAR(20) NOT NULL,
+                  `fba` TINYINT(1) NOT NULL,
+                  `quantity` INT NULL,
+                  `price` DECIMAL(20, 2) NULL,
+                  `status` VARCHAR(20) NOT NULL,
+                  `asin` VARCHAR(10) NULL,
+                  `read_at` TIMESTAMP(6) NOT NULL,
+                  PRIMARY KEY (`marketplace_id`, `sku`),
+                  KEY `read` (`marketplace_id`, `read_at`)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+                f"""CREATE TABLE IF NOT EXISTS {t.drift} (
+                  `marketplace_id` VARCHAR(20) NOT NULL,
+                  `kind` ENUM('drift', 'not_on_amazon', 'listing_problem') NOT NULL,
+                  `sku` VARCHAR(40) NOT NULL,
+                  `id_product` INT UNSIGNED NOT NULL DEFAULT 0,
+                  `id_product_attribute` INT UNSIGNED NOT NULL DEFAULT 0,
+                  `detail` VARCHAR(255) NOT NULL DEFAULT '',
+                  `repairs` SMALLINT UNSIGNED NOT NULL DEFAULT 0,
+                  `fought_over` TINYINT(1) NOT NULL DEFAULT 0,
+                  `first_seen` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                  `last_seen` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                  PRIMARY KEY (`marketplace_id`, `kind`, `sku`)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+                # a value appended at the end of an ENUM is an in-place change: the log is not rebuilt
+                f"ALTER TABLE {t.log} MODIFY `change_kind` "
+                "ENUM('stock', 'price', 'product', 'calendar', 'drift') NOT NULL",
+            ],
+        ),
     ]
 
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def installed_version(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> int:

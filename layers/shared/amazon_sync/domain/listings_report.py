@@ -1,0 +1,144 @@
+"""Reading Amazon's merchant listings report (GET_MERCHANT_LISTINGS_ALL_DATA), streaming: pure, no I/O.
+
+The document is tab-separated text with one header line. Columns are found by their header names,
+never by position (Amazon adds columns: 2025 EU files end with "Minimum order quantity" and "Sell
+remainder"); unknown columns are ignored. The charset is the one in the download's Content-Type
+(Cp1252 in the EU and NA). For FBA rows the quantity is empty: Amazon counts that stock, not the seller.
+A million-line report is read one line at a time, so memory does not grow with its size.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+
+from amazon_sync.errors import AmazonError
+
+REPORT_TYPE = "GET_MERCHANT_LISTINGS_ALL_DATA"
+MERCHANT_CHANNEL = "DEFAULT"
+REQUIRED_COLUMNS = ("seller-sku", "price", "quantity", "fulfillment-channel", "status")
+_CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._-]+)", re.IGNORECASE)
+_ALIASES = {"cp1252": "cp1252", "windows-1252": "cp1252", "windows-31j": "cp932", "x-sjis": "cp932"}
+
+
+class ReportFormatError(AmazonError):
+    """The document is not a merchant listings report we can read (its header lacks a needed column)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AmazonListing:
+    """One row of the report: what Amazon shows for a SKU in one marketplace."""
+
+    sku: str
+    quantity: int | None  # None for FBA rows and when Amazon left it empty
+    price: Decimal | None
+    fulfillment_channel: str
+    status: str
+    asin: str | None = None
+
+    @property
+    def fba(self) -> bool:
+        """Fulfilled by Amazon: any channel other than DEFAULT (AMAZON_EU, AMAZON_NA...)."""
+        return self.fulfillment_channel != MERCHANT_CHANNEL
+
+    @property
+    def problem(self) -> str | None:
+        """Why the listing is not simply buyable or out of stock, for the operator; None when it is fine."""
+        if self.status == "Active":
+            return None
+        if self.status == "Inactive":
+            # out of stock is normal; inactive with stock means Amazon suppressed the listing
+            return "inactive although it has stock (suppressed?)" if (self.quantity or 0) > 0 else None
+        return f"status {self.status}"
+
+
+@dataclass
+class ReportReading:
+    """What the reader met besides listings: counted, and a few examples kept for the operator."""
+
+    rows: int = 0
+    unreadable: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    def note(self, problem: str) -> None:
+        self.unreadable += 1
+        if len(self.examples) < 10:
+            self.examples.append(problem)
+
+
+def charset_of(content_type: str | None) -> str:
+    """The Python codec for a download's Content-Type; Amazon's Cp1252 when none is named."""
+    found = _CHARSET.search(content_type or "")
+    name = found.group(1).lower() if found else "cp1252"
+    name = _ALIASES.get(name, name)
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        raise ReportFormatError(f"the report's charset {name!r} is not one Python can decode") from None
+
+
+def parse_price(text: str) -> Decimal | None:
+    """'12.99', '1,299.00', '12,99' (a decimal comma) or '1.299,00'; None when empty or unreadable."""
+    value = text.strip()
+    if not value:
+        return None
+    if "," in value and "." in value:
+        value = value.replace(".", "").replace(",", ".") if value.rfind(",") > value.rfind(".") \
+            else value.replace(",", "")
+    elif "," in value:
+        whole, _, decimals = value.rpartition(",")
+        value = f"{whole.replace(',', '')}.{decimals}" if len(decimals) != 3 else value.replace(",", "")
+    try:
+        price = Decimal(value)
+    except InvalidOperation:
+        return None
+    return price if price.is_finite() and price >= 0 else None
+
+
+def parse_listings(lines: Iterable[bytes], charset: str = "cp1252",
+                   reading: ReportReading | None = None) -> Iterator[AmazonListing]:
+    """Listings from the report's lines (bytes, as read from the decompressed document)."""
+    reading = reading if reading is not None else ReportReading()
+    iterator = iter(lines)
+    header_line = next(iterator, None)
+    if header_line is None:
+        return
+    header = header_line.decode(charset, errors="replace").lstrip("\ufeff").rstrip("\r\n").split("\t")
+    index = {name.strip().lower(): position for position, name in enumerate(header)}
+    missing = [name for name in REQUIRED_COLUMNS if name not in index]
+    if missing:
+        raise ReportFormatError(
+            f"the listings report has no column(s) {', '.join(missing)} (header: {' | '.join(header[:8])}...): "
+            "were the headers localised? The sync asks for en_US headers")
+    sku_at, price_at, quantity_at = index["seller-sku"], index["price"], index["quantity"]
+    channel_at, status_at, asin_at = index["fulfillment-channel"], index["status"], index.get("asin1")
+    width = max(index.values()) + 1
+    for raw in iterator:
+        line = raw.decode(charset, errors="replace").rstrip("\r\n")
+        if not line:
+            continue
+        reading.rows += 1
+        cells = line.split("\t")
+        if len(cells) < width:
+            cells.extend([""] * (width - len(cells)))
+        sku = cells[sku_at]
+        if not sku:
+            reading.note(f"line {reading.rows + 1}: no seller-sku")
+            continue
+        quantity_text = cells[quantity_at].strip()
+        quantity: int | None = None
+        if quantity_text:
+            try:
+                quantity = int(quantity_text)
+            except ValueError:
+                reading.note(f"{sku}: quantity {quantity_text!r} is not a whole number")
+        price_text = cells[price_at]
+        price = parse_price(price_text)
+        if price is None and price_text.strip():
+            reading.note(f"{sku}: price {price_text!r} is not an amount")
+        channel = cells[channel_at].strip() or MERCHANT_CHANNEL
+        asin = cells[asin_at].strip() if asin_at is not None else ""
+        yield AmazonListing(sku, quantity, price, channel, cells[status_at].strip() or "Unknown", asin or None)

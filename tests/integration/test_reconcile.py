@@ -1,0 +1,194 @@
+"""Reconciliation through the real parts: the simulator's Reports API read by python-amazon-sp-api,
+MariaDB with triggers, moto. Amazon's side is changed "behind our back" through the simulator's
+control API, as Seller Central or a repricer would change it."""
+
+from decimal import Decimal
+
+from amazon_sync.adapters.mysql.listings import AmazonListings
+from amazon_sync_devkit.catalogue import CatalogueSpec
+from tests.conftest import MARKETPLACE_FR
+
+QUICK = {"reconcile": {"settle_seconds": 0}}
+
+
+def listings_store(stack):
+    return AmazonListings(stack.db.conn, stack.db.tables)
+
+
+def synced_stack(make_stack, products=30, fba=(), **config):
+    """A shop whose offers are all listed on Amazon, read once and synced."""
+    stack = make_stack(CatalogueSpec(products=products, seed=9), **{**QUICK, **config})
+    stack.list_on_amazon(fba=fba)
+    first = stack.reconcile()
+    assert first.failures == [] and first.marketplaces[0].state == "read"
+    stack.export(mode="full")
+    stack.advance()
+    stack.ack()
+    settled = stack.reconcile().marketplaces[0]  # after the sync, Amazon shows what PrestaShop wants
+    assert (settled.drift, settled.in_sync) == (0, settled.compared), settled.drift_examples
+    return stack
+
+
+def test_a_listing_changed_behind_our_back_is_repaired_at_the_next_reconciliation_and_export(make_stack):
+    stack = synced_stack(make_stack)
+    assert stack.mismatches() == []
+    sku = sorted(stack.expected())[3]
+    quantity, price, _ = stack.expected()[sku]
+    stack.change_behind_our_back(sku, quantity=quantity + 17, price=float(price) + 5)
+    assert stack.mismatches() != []
+
+    summary = stack.reconcile()
+    result = summary.marketplaces[0]
+    assert (result.drift, result.rows_queued, result.in_sync) == (1, 1, result.compared - 1)
+    assert summary.as_dict()["drift"] == 1 and sku in result.drift_examples[0]
+    [finding] = listings_store(stack).findings(MARKETPLACE_FR, "drift")
+    assert finding.sku == sku and finding.repairs == 1 and not finding.fought_over
+    assert stack.db.scalar("SELECT change_kind FROM ps_amazon_sync_log") == "drift"
+
+    export = stack.export()
+    assert export.messages == 1
+    stack.advance()
+    stack.ack()
+    assert stack.mismatches() == [] and stack.log_count() == 0
+    again = stack.reconcile()
+    assert again.marketplaces[0].drift == 0 and listings_store(stack).findings(MARKETPLACE_FR, "drift") == []
+
+
+def test_an_fba_sku_never_receives_default_quantity(make_stack):
+    stack = make_stack(CatalogueSpec(products=20, seed=9), **QUICK)
+    skus = sorted(stack.expected())
+    fba_sku = skus[0]
+    stack.list_on_amazon(fba=(fba_sku,))
+    stack.reconcile()
+    assert listings_store(stack).counts(MARKETPLACE_FR) == {"listings": len(skus), "fba": 1}
+    summary = stack.export(mode="full")
+    assert summary.fba_quantities_withheld == 1
+    stack.advance()
+    stack.ack()
+    messages = {m["sku"]: m for d in stack.documents() for m in d["messages"]}
+    paths = [p["path"] for p in messages[fba_sku]["patches"]]
+    assert paths == ["/attributes/purchasable_offer"]  # the price still goes
+    assert stack.amazon.listings[fba_sku].fulfillment_channel() == "AMAZON_EU"
+    assert stack.amazon.listings[fba_sku].quantity() is None
+
+    # a stock change in PrestaShop, not excluded by configuration: still no quantity for the FBA SKU
+    product, attribute = next(k for k in stack.catalogue.offers if stack.expected_sku(*k) == fba_sku)
+    stack.db.sql("UPDATE ps_stock_available SET quantity = quantity + 9 WHERE id_product = %s "
+                 "AND id_product_attribute = %s", (product, attribute))
+    stack.export()
+    stack.advance()
+    stack.ack()
+    sent = [m for d in stack.documents() for m in d["messages"] if m["sku"] == fba_sku]
+    assert all(p["path"] != "/attributes/fulfillment_availability" for m in sent for p in m["patches"])
+    assert stack.amazon.listings[fba_sku].quantity() is None
+    # and reconciliation does not call its (Amazon-counted) quantity drift
+    assert stack.reconcile().marketplaces[0].drift == 0
+
+
+def test_a_first_full_sync_creates_no_listing(make_stack):
+    stack = make_stack(CatalogueSpec(products=40, seed=9), **QUICK)
+    listed = stack.list_on_amazon(sorted(stack.expected())[:10])
+    refused = stack.export(mode="full")
+    assert refused.refused_marketplaces == [MARKETPLACE_FR] and refused.messages == 0
+    assert set(stack.amazon.listings) == set(listed)
+
+    stack.reconcile()
+    summary = stack.export(mode="full")
+    stack.advance()
+    stack.ack()
+    assert summary.refused_marketplaces == [] and summary.messages == 10
+    assert summary.not_on_amazon == len(stack.expected()) - 10
+    assert set(stack.amazon.listings) == set(listed)  # no incomplete listing created
+    assert all(listing.asin is not None for listing in stack.amazon.listings.values())
+    store = listings_store(stack)
+    assert store.finding_counts(MARKETPLACE_FR)["not_on_amazon"] == len(stack.expected()) - 10
+
+
+def test_the_configuration_may_opt_in_to_offers_for_skus_amazon_lacks(make_stack):
+    stack = make_stack(CatalogueSpec(products=10, seed=9),
+                       marketplaces=[{"marketplace_id": MARKETPLACE_FR, "seller_id": "A1LOCALSELLER", "country": "FR",
+                                      "currency": "EUR", "send_to_skus_not_on_amazon": True}], **QUICK)
+    summary = stack.export(mode="full")
+    assert summary.refused_marketplaces == [] and summary.messages == len(stack.expected())
+
+
+def test_a_sku_another_tool_changes_after_each_repair_is_fought_over_not_repaired_forever(make_stack):
+    stack = synced_stack(make_stack, products=10, reconcile={"settle_seconds": 0, "max_repairs": 2})
+    sku = sorted(stack.expected())[0]
+    repairs = 0
+    for round_ in range(5):
+        stack.change_behind_our_back(sku, price=1.11 + round_)  # the repricer wins again
+        summary = stack.reconcile()
+        result = summary.marketplaces[0]
+        repairs += result.rows_queued
+        stack.export()
+        stack.advance()
+        stack.ack()
+    assert repairs == 2
+    assert result.fought_over == 1 and result.drift == 0
+    [finding] = listings_store(stack).findings(MARKETPLACE_FR, "drift")
+    assert finding.fought_over and finding.repairs == 2
+    sources = [entry["source"] for entry in stack.amazon.listings[sku].history]
+    assert sources.count("seller-central") == 5
+
+    # the operator turned the other tool off: clearing the finding lets the next run repair it again
+    assert listings_store(stack).clear_fought_over(MARKETPLACE_FR, sku) == 1
+    assert stack.reconcile().marketplaces[0].rows_queued == 1
+
+
+def test_a_change_of_ours_in_flight_is_not_judged(make_stack):
+    stack = synced_stack(make_stack, products=10)
+    sku = sorted(stack.expected())[1]
+    product, attribute = next(k for k in stack.catalogue.offers if stack.expected_sku(*k) == sku)
+    stack.db.sql("UPDATE ps_stock_available SET quantity = quantity + 4 WHERE id_product = %s "
+                 "AND id_product_attribute = %s", (product, attribute))
+    result = stack.reconcile().marketplaces[0]
+    assert result.skipped_in_flight == 1 and result.drift == 0
+
+
+def test_recent_acceptances_are_not_judged_against_a_cached_report(make_stack):
+    stack = synced_stack(make_stack, products=10, reconcile={"settle_seconds": 3600})
+    sku = sorted(stack.expected())[1]
+    stack.change_behind_our_back(sku, quantity=999)
+    result = stack.reconcile().marketplaces[0]
+    assert result.skipped_recent == 1 and result.drift == 0
+
+
+def test_suppressed_and_incomplete_listings_are_listed(make_stack):
+    stack = synced_stack(make_stack, products=10)
+    stack.amazon.add_listing("SOMEONE-ELSES-SKU")  # no price: Seller Central calls it incomplete
+    result = stack.reconcile().marketplaces[0]
+    problems = listings_store(stack).findings(MARKETPLACE_FR, "listing_problem")
+    assert [(p.sku, p.detail) for p in problems] == [("SOMEONE-ELSES-SKU", "status Incomplete")]
+    assert result.amazon_only == 1 and result.listing_problems == 1
+
+
+def test_a_sku_amazon_deleted_leaves_the_store(make_stack):
+    stack = synced_stack(make_stack, products=10)
+    sku = sorted(stack.expected())[2]
+    del stack.amazon.listings[sku]
+    stack.reconcile()
+    store = listings_store(stack)
+    assert sku not in store.lookup(MARKETPLACE_FR, [sku])
+    assert [f.sku for f in store.findings(MARKETPLACE_FR, "not_on_amazon")] == [sku]
+
+
+def test_a_report_amazon_is_still_preparing_is_picked_up_by_the_next_run(make_stack):
+    stack = make_stack(CatalogueSpec(products=10, seed=9), reconcile={"settle_seconds": 0, "report_wait_seconds": 0})
+    stack.list_on_amazon()
+    first = stack.reconcile()
+    assert first.marketplaces[0].state == "waiting for Amazon's report"
+    assert listings_store(stack).last_read(MARKETPLACE_FR) is None
+    stack.advance(60)
+    second = stack.reconcile()
+    assert second.marketplaces[0].state == "read" and second.marketplaces[0].report_id == first.marketplaces[0].report_id
+    assert stack.amazon.calls["createReport"] == 1
+
+
+def test_dry_run_changes_nothing(make_stack):
+    stack = synced_stack(make_stack, products=10)
+    sku = sorted(stack.expected())[0]
+    stack.change_behind_our_back(sku, quantity=0, price=Decimal("3.00").__float__())
+    summary = stack.reconcile(dryRun=True)
+    assert summary.marketplaces[0].drift == 1 and summary.marketplaces[0].rows_queued == 0
+    assert stack.log_count() == 0 and listings_store(stack).findings(MARKETPLACE_FR) == []
