@@ -107,7 +107,7 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
                                       "--queue-seconds", "1", "--processing", "realistic",
                                       # Amazon's processing times (one feed after the other, U(30 s, 5 min)
                                       # each) at 1/100
-                                      "--time-scale", "0.01")
+                                      "--time-scale", "0.01", "--report-seconds", "2")
         simulator = SimulatorConfig()
         # the demo walks through the feed path step by step; the express lane has its own tests and
         # `make bench-freshness`
@@ -123,8 +123,10 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
                            "POWERTOOLS_METRICS_NAMESPACE": "PrestaShopAmazonSync",
                            "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING",
                            "POWERTOOLS_METRICS_DISABLED": "true"})
-        for folder in ("functions/export", "functions/ack"):
+        for folder in ("functions/export", "functions/ack", "functions/reconcile"):
             sys.path.insert(0, str(ROOT / folder))
+        import reconcile_handler
+
         import ack_handler
         import export_handler
 
@@ -168,6 +170,13 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
                 time.sleep(0.5)
             raise RuntimeError(f"{label}: the queue did not drain")
 
+        # The merchant's products are listed on Amazon (created in Seller Central); the sync reads them
+        # first: a full sync before that is refused, as it would create incomplete listings.
+        listed = expected_listings(conn, TABLES, SyncConfig.model_validate(config), MARKETPLACE)
+        for sku in listed:
+            httpx.put(f"{sim_url}/_simulator/listings/{sku}", json={}).raise_for_status()
+        read = reconcile_handler.handler({}, LambdaContext())
+        say(f"      Amazon's listings read: {read['listings_read']} listings, {read['drift']} differ from PrestaShop")
         first = export({"mode": "full"})
         until_quiet("first full sync", first["feed_ids"])
         say(f"      first full sync: {first['messages']} offers sent in {first['feeds_submitted']} feed(s), "

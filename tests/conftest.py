@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Amazon's official models and PrestaShop's real schema, next to the project (AMAZON_SYNC_SHARED elsewhere).
 SHARED = Path(os.environ.get("AMAZON_SYNC_SHARED") or ROOT.parent / "shared")
 # The Lambda handlers are top-level modules in their function folders, as Lambda loads them.
-for _folder in ("functions/export", "functions/ack"):
+for _folder in ("functions/export", "functions/ack", "functions/reconcile"):
     if str(ROOT / _folder) not in sys.path:
         sys.path.insert(0, str(ROOT / _folder))
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "PrestaShopAmazonSync")
@@ -126,6 +126,7 @@ class AmazonModels:
         self.definitions = feeds["definitions"]
         listings = json.loads((folder / "listingsItems_2021-08-01.json").read_text())
         self.listings_definitions = listings["definitions"]
+        self.reports_definitions = json.loads((AMAZON_MODELS / "reports_2021-06-30.json").read_text())["definitions"]
         self.report = jsonschema.Draft7Validator(
             json.loads((folder / "listings-feed-processing-report-schema-v2.json").read_text()))
         self.feed = jsonschema.Draft7Validator(
@@ -144,6 +145,12 @@ class AmazonModels:
         return jsonschema.Draft4Validator({"definitions": self.listings_definitions,
                                            "$ref": f"#/definitions/{definition}"})
 
+    def reports_validator(self, definition: str):
+        import jsonschema
+
+        return jsonschema.Draft4Validator({"definitions": self.reports_definitions,
+                                           "$ref": f"#/definitions/{definition}"})
+
 
 RESPONSE_DEFINITIONS = {
     ("createFeedDocument", 201): "CreateFeedDocumentResponse",
@@ -153,6 +160,11 @@ RESPONSE_DEFINITIONS = {
     ("getFeedDocument", 200): "FeedDocument",
 }
 LISTINGS_RESPONSE_DEFINITIONS = {("patchListingsItem", 200): "ListingsItemSubmissionResponse"}
+REPORTS_RESPONSE_DEFINITIONS = {
+    ("createReport", 202): "CreateReportResponse",
+    ("getReport", 200): "Report",
+    ("getReportDocument", 200): "ReportDocument",
+}
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +184,9 @@ def check_simulator_conformance(models, responses, simulator) -> list[str]:
         if operation == "patchListingsItem":
             definition = "ErrorList" if status >= 400 else LISTINGS_RESPONSE_DEFINITIONS.get((operation, status))
             validator = models.listings_validator(definition) if definition else None
+        elif operation in {op for op, _ in REPORTS_RESPONSE_DEFINITIONS}:
+            definition = "ErrorList" if status >= 400 else REPORTS_RESPONSE_DEFINITIONS.get((operation, status))
+            validator = models.reports_validator(definition) if definition else None
         else:
             definition = "ErrorList" if status >= 400 else RESPONSE_DEFINITIONS.get((operation, status))
             validator = models.feeds_validator(definition) if definition else None

@@ -19,6 +19,7 @@ from amazon_sync.services.export import ExportRequest, ExportSummary
 from amazon_sync.services.reconcile import ReconcileRequest, ReconcileSummary
 from amazon_sync_devkit.catalogue import Catalogue, CatalogueSpec, create_catalogue
 from amazon_sync_devkit.expected import expected_listings
+from amazon_sync_devkit.simulator.seller_central import ListingChange, change_listing
 from amazon_sync_devkit.stack import provision
 from tests.conftest import MARKETPLACE_FR, ShopDatabase
 
@@ -66,6 +67,19 @@ class Stack:
         for sku in chosen:
             self.amazon.add_listing(sku, fulfillment_channel="AMAZON_EU" if sku in fba else "DEFAULT")
         return chosen
+
+    def listed_and_read(self, in_step: bool = True) -> ReconcileSummary:
+        """Every catalogue SKU listed on Amazon (showing PrestaShop's values when ``in_step``, as after an
+        earlier sync; bare listings otherwise) and read by a reconciliation, as before a merchant's full sync."""
+        skus = self.list_on_amazon()
+        if in_step:
+            for sku, (quantity, price, _) in self.expected().items():
+                if sku in skus:
+                    change_listing(self.amazon, sku, ListingChange(marketplaceId=MARKETPLACE_FR, quantity=quantity,
+                                                                   price=float(price)))
+        summary = self.reconcile()
+        assert summary.failures == [] and all(r.state == "read" for r in summary.marketplaces), summary
+        return summary
 
     def change_behind_our_back(self, sku: str, marketplace: str = MARKETPLACE_FR, **change: Any) -> None:
         """What Seller Central or a repricer does: the listing changes, no feed, no report."""

@@ -24,6 +24,7 @@ def change_stock(stack, product, attribute, quantity, shop=1):
 
 def test_full_sync_sends_prestashops_current_values(make_stack, amazon_models):
     stack = make_stack()
+    stack.listed_and_read(in_step=False)
     summary = stack.export(mode="full")
     # quantity and price travel apart (docs/amazon-behaviours.md, row 4): two messages per offer
     assert summary.feeds_submitted == 1 and summary.messages == 2 * len(stack.catalogue.offers)
@@ -74,6 +75,7 @@ def test_non_ascii_skus_are_utf8_in_the_document(make_stack):
 
 def test_second_export_waits_while_the_first_holds_the_lease(make_stack):
     stack = make_stack()
+    stack.listed_and_read()
     assert stack.runtime.state.acquire_lease("export", "someone-else", 60)
     summary = stack.export(mode="full")
     assert summary.skipped_reason == "another export run holds the lease" and summary.rows_claimed == 0
@@ -209,6 +211,7 @@ def test_back_in_stock_with_a_new_price_sends_the_price_first(make_stack):
 
 def test_splitting_at_the_message_limit(make_stack):
     stack = make_stack(max_messages_per_feed=30)
+    stack.listed_and_read()
     summary = stack.export(mode="full")
     # 15 offers per feed: each offer's quantity and price messages stay in one feed
     assert summary.feeds_submitted == -(-len(stack.catalogue.offers) // 15)
@@ -220,6 +223,7 @@ def test_splitting_at_the_message_limit(make_stack):
 
 def test_dry_run_claims_and_submits_nothing(make_stack):
     stack = make_stack()
+    stack.listed_and_read()
     change_stock(stack, *stack.catalogue.offers[0], 3)
     summary = stack.export(dryRun=True, mode="full")
     assert summary.feeds_submitted == 0 and stack.amazon.feeds == {}
@@ -267,6 +271,7 @@ def test_a_crash_loses_nothing_and_acknowledges_once(make_stack, point):
 
 def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(make_stack):
     stack = make_stack(max_messages_per_feed=10, feeds_per_window=2)
+    stack.listed_and_read()
     first = stack.export(mode="full")
     assert first.feeds_submitted == 2 and first.messages == 2 * len(stack.catalogue.offers)
     assert first.continuation_rows == len(stack.catalogue.offers) - 10  # 5 offers (10 messages) per feed
@@ -278,6 +283,7 @@ def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(
 def test_a_catalogue_wide_change_reaches_products_whose_feed_was_in_flight(make_stack):
     """A specific price for every product (id_product 0) while one product's feed is still in flight."""
     stack = make_stack()
+    stack.listed_and_read()
     stack.sync_until_quiet()
     product = next(p for p, a in stack.catalogue.offers if a == 0)
     change_stock(stack, product, 0, 3)

@@ -57,6 +57,7 @@ def test_manual_events_run_and_publish_metrics(handlers, capsys):
 
 def test_full_and_dry_run_events(handlers):
     stack, export_handler, _ = handlers
+    stack.listed_and_read()
     dry = export_handler.handler(event("export-dry-run.json"), LambdaContextStub())
     assert dry["dry_run_documents"] and stack.amazon.feeds == {}
     full = export_handler.handler(event("export-manual-full.json"), LambdaContextStub())
@@ -188,3 +189,19 @@ def test_an_export_amazon_refuses_is_logged_at_error_and_counted(handlers, capsy
     result = export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
     assert result["failure"] and result["feeds_abandoned"] == 1
     assert "ExportFailures" in emitted_metrics(capsys.readouterr().out)
+
+
+def test_reconcile_events_run_and_publish_metrics(handlers, capsys):
+    import reconcile_handler
+
+    stack, _, _ = handlers
+    reconcile_handler.persistence.table_name = "sync-idempotency"
+    stack.list_on_amazon()
+    stack.amazon.config.report_seconds = 0  # the handler waits in real time: no report preparation time
+    stack.amazon.config.queue_seconds = 0
+    result = reconcile_handler.handler(event("reconcile-manual.json"), LambdaContextStub())
+    assert result["failed"] == 0 and result["listings_read"] == len(stack.catalogue.offers)
+    assert {"DriftSkus", "SkusNotOnAmazon", "SkusFoughtOver", "ListingsRead"} <= emitted_metrics(
+        capsys.readouterr().out)
+    bad = reconcile_handler.handler({"marketplace": "x"}, LambdaContextStub())
+    assert "bad reconciliation event" in bad["error"]

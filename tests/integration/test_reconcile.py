@@ -181,7 +181,8 @@ def test_a_report_amazon_is_still_preparing_is_picked_up_by_the_next_run(make_st
     assert listings_store(stack).last_read(MARKETPLACE_FR) is None
     stack.advance(60)
     second = stack.reconcile()
-    assert second.marketplaces[0].state == "read" and second.marketplaces[0].report_id == first.marketplaces[0].report_id
+    assert second.marketplaces[0].state == "read"
+    assert second.marketplaces[0].report_id == first.marketplaces[0].report_id
     assert stack.amazon.calls["createReport"] == 1
 
 
@@ -192,3 +193,34 @@ def test_dry_run_changes_nothing(make_stack):
     summary = stack.reconcile(dryRun=True)
     assert summary.marketplaces[0].drift == 1 and summary.marketplaces[0].rows_queued == 0
     assert stack.log_count() == 0 and listings_store(stack).findings(MARKETPLACE_FR) == []
+
+
+def test_the_simulated_report_is_amazons_gzip_tsv_with_afn_and_incomplete_rows(make_stack):
+    import gzip
+
+    import httpx
+
+    from amazon_sync_devkit.simulator.reports import COLUMNS
+
+    stack = make_stack(CatalogueSpec(products=3, seed=9))
+    stack.amazon.add_listing("MFN-1")
+    stack.change_behind_our_back("MFN-1", quantity=4, price=12.5)
+    stack.amazon.add_listing("FBA-1", fulfillment_channel="AMAZON_EU")
+    stack.change_behind_our_back("FBA-1", price=20.0)
+    stack.amazon.add_listing("BARE-1")
+    reports = stack.runtime.reports_for()(MARKETPLACE_FR)
+    report_id = reports.request_listings_report(MARKETPLACE_FR)
+    assert reports.get_report(report_id).processingStatus == "IN_QUEUE"
+    stack.advance(60)
+    status = reports.get_report(report_id)
+    assert status.processingStatus == "DONE" and status.reportDocumentId
+    document = stack.amazon.reports.get_report_document(status.reportDocumentId).body
+    assert document["compressionAlgorithm"] == "GZIP"
+    response = httpx.get(document["url"])
+    assert response.headers["content-type"].endswith("charset=Cp1252")
+    text = gzip.decompress(response.content).decode("cp1252").splitlines()
+    assert text[0].split("\t") == COLUMNS
+    rows = {cells[3]: dict(zip(COLUMNS, cells, strict=True)) for cells in (line.split("\t") for line in text[1:])}
+    assert (rows["MFN-1"]["quantity"], rows["MFN-1"]["price"], rows["MFN-1"]["status"]) == ("4", "12.50", "Active")
+    assert (rows["FBA-1"]["quantity"], rows["FBA-1"]["fulfillment-channel"]) == ("", "AMAZON_EU")
+    assert rows["BARE-1"]["status"] == "Incomplete"

@@ -21,6 +21,7 @@ def cmd_simulator(args: argparse.Namespace) -> dict[str, Any]:
     config = SimulatorConfig(seller_id=args.seller_id, rate_limits=not args.no_rate_limits,
                              processing_profile=args.processing, time_scale=args.time_scale,
                              queue_seconds=args.queue_seconds, processing_seconds=args.processing_seconds,
+                             report_seconds=args.report_seconds,
                              validate_messages=args.validate_messages)
     notify = sqs_sink(args.sqs_queue_url, args.sqs_endpoint_url) if args.sqs_queue_url else None
     with SimulatorServer(config, host=args.host, port=args.port, notify=notify) as server:
@@ -57,6 +58,7 @@ def register(commands: Any) -> None:
                      help="multiply realistic processing times by this (e.g. 0.02 for a demo)")
     sim.add_argument("--queue-seconds", type=float, default=1.0, help="fast: time a feed stays IN_QUEUE")
     sim.add_argument("--processing-seconds", type=float, default=2.0, help="fast: time a feed stays IN_PROGRESS")
+    sim.add_argument("--report-seconds", type=float, default=30.0, help="time a listings report stays IN_PROGRESS")
     sim.add_argument("--validate-messages", type=int, default=None,
                      help="validate only this many messages per feed against the schema (benchmarks)")
     sim.add_argument("--sqs-queue-url", help="send FEED_PROCESSING_FINISHED notifications to this SQS queue")

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from amazon_sync.services.acknowledge import AckSummary
 from amazon_sync.services.export import ExportSummary
+from amazon_sync.services.reconcile import ReconcileSummary
 
 NAMESPACE = "PrestaShopAmazonSync"
 
@@ -29,6 +30,8 @@ EXPORT_METRICS: dict[str, tuple[str, str]] = {
     "OfferErrors": ("Count", "offer_errors"),
     "QuantitiesHeld": ("Count", "quantities_held"),
     "Throttles": ("Count", "throttles"),
+    "OffersNotOnAmazon": ("Count", "not_on_amazon"),
+    "FbaQuantitiesWithheld": ("Count", "fba_quantities_withheld"),
     "ExportDurationSeconds": ("Seconds", "duration_seconds"),
 }
 
@@ -60,12 +63,24 @@ ACK_FAILURES = "AckFailures"
 BAD_EVENTS = "BadEvents"
 BAD_NOTIFICATIONS = "BadNotifications"
 
+# Published by each reconciliation run (services/reconcile.py), totals over its marketplaces.
+RECONCILE_METRICS: dict[str, tuple[str, str]] = {
+    "ListingsRead": ("Count", "listings_read"),
+    "SkusCompared": ("Count", "compared"),
+    "DriftSkus": ("Count", "drift"),
+    "SkusFoughtOver": ("Count", "fought_over"),
+    "SkusNotOnAmazon": ("Count", "not_on_amazon"),
+    "ListingProblems": ("Count", "listing_problems"),
+    "ReconcileFailures": ("Count", "failed"),
+    "ReconcileDurationSeconds": ("Seconds", "duration_seconds"),
+}
+
 # Published by polling runs only, since a notification run does not count the queue.
 QUEUE_METRICS = {"QueueDepth", "PendingOffers", "OldestPendingAgeSeconds", "FeedsInFlight",
                  "OldestFeedInFlightAgeSeconds", "FailedRows", "FeedsNeedingAttention"}
 
 ALL_METRIC_NAMES = {*EXPORT_METRICS, *ACK_METRICS, FEED_PROCESSING_SECONDS, EXPORT_FAILURES, ACK_FAILURES,
-                    BAD_EVENTS, BAD_NOTIFICATIONS}
+                    BAD_EVENTS, BAD_NOTIFICATIONS, *RECONCILE_METRICS}
 
 
 class MetricsSink(Protocol):
@@ -77,6 +92,12 @@ def publish_export(sink: MetricsSink, summary: ExportSummary) -> None:
     for name, (unit, attribute) in EXPORT_METRICS.items():
         sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
     sink.add_metric(name=EXPORT_FAILURES, unit="Count", value=1.0 if summary.failure else 0.0)
+
+
+def publish_reconcile(sink: MetricsSink, summary: ReconcileSummary) -> None:
+    values = summary.as_dict()
+    for name, (unit, attribute) in RECONCILE_METRICS.items():
+        sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
 
 
 def publish_ack(sink: MetricsSink, summary: AckSummary, *, include_queue: bool = True) -> None:

@@ -1,0 +1,82 @@
+"""The listings report reader: by header name, streaming, Amazon's charsets and number formats."""
+
+import random
+import string
+from decimal import Decimal
+
+import pytest
+
+from amazon_sync.domain.listings_report import (
+    ReportFormatError,
+    ReportReading,
+    charset_of,
+    parse_listings,
+    parse_price,
+)
+from amazon_sync_devkit.simulator.reports import COLUMNS
+
+
+def lines(header, rows, charset="cp1252"):
+    return [("\t".join(header) + "\r\n").encode(charset)] + [("\t".join(r) + "\r\n").encode(charset) for r in rows]
+
+
+def row(values):
+    cells = dict.fromkeys(COLUMNS, "")
+    cells.update(values)
+    return [cells[name] for name in COLUMNS]
+
+
+def test_columns_are_found_by_name_whatever_their_order_and_extra_ones_are_ignored():
+    header = ["status", "Sell remainder", "fulfillment-channel", "quantity", "price", "seller-sku", "asin1"]
+    [listing] = parse_listings(lines(header, [["Active", "x", "DEFAULT", "4", "12.50", "SKU-1", "B000000001"]]))
+    assert (listing.sku, listing.quantity, listing.price, listing.fba, listing.asin) == (
+        "SKU-1", 4, Decimal("12.50"), False, "B000000001")
+
+
+def test_an_fba_row_has_no_quantity_and_is_flagged():
+    [listing] = parse_listings(lines(COLUMNS, [row({"seller-sku": "F-1", "price": "9.99",
+                                                    "fulfillment-channel": "AMAZON_EU", "status": "Active"})]))
+    assert listing.fba and listing.quantity is None and listing.problem is None
+
+
+def test_cp1252_text_is_decoded_and_a_missing_column_is_named():
+    [listing] = parse_listings(lines(COLUMNS, [row({"seller-sku": "ÉTÉ-1", "price": "1", "status": "Active",
+                                                    "fulfillment-channel": "DEFAULT", "quantity": "0"})]),
+                               charset_of("text/plain; charset=Cp1252"))
+    assert listing.sku == "ÉTÉ-1"
+    with pytest.raises(ReportFormatError, match="seller-sku"):
+        list(parse_listings([b"sku\tprix\tquantit\xe9\r\n"]))
+
+
+def test_unreadable_values_are_counted_not_fatal():
+    reading = ReportReading()
+    parsed = list(parse_listings(lines(COLUMNS, [row({"seller-sku": "A", "quantity": "many", "price": "?"}),
+                                                 row({"seller-sku": ""})]), reading=reading))
+    assert [p.sku for p in parsed] == ["A"] and parsed[0].quantity is None and reading.unreadable == 3
+
+
+@pytest.mark.parametrize(("text", "value"), [("12.99", "12.99"), ("1,299.00", "1299.00"), ("12,99", "12.99"),
+                                             ("1.299,50", "1299.50"), ("1,299", "1299"), ("", None), ("abc", None)])
+def test_prices_in_amazons_formats(text, value):
+    assert parse_price(text) == (Decimal(value) if value is not None else None)
+
+
+def test_incomplete_and_suppressed_listings_have_a_problem():
+    parsed = list(parse_listings(lines(COLUMNS, [row({"seller-sku": "I", "status": "Incomplete"}),
+                                                 row({"seller-sku": "S", "status": "Inactive", "quantity": "3"}),
+                                                 row({"seller-sku": "O", "status": "Inactive", "quantity": "0"})])))
+    assert [(p.sku, p.problem) for p in parsed] == [("I", "status Incomplete"),
+                                                    ("S", "inactive although it has stock (suppressed?)"),
+                                                    ("O", None)]
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_every_row_comes_back_as_written(seed):
+    rng = random.Random(seed)
+    alphabet = string.ascii_letters + string.digits + "-_./ #é"
+    rows = [("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 40))).strip() or "X",
+             rng.randint(0, 10**6), Decimal(rng.randint(0, 10**8)) / 100) for _ in range(rng.randint(0, 30))]
+    written = [row({"seller-sku": sku, "quantity": str(quantity), "price": f"{price:.2f}",
+                    "fulfillment-channel": "DEFAULT", "status": "Active"}) for sku, quantity, price in rows]
+    parsed = list(parse_listings(lines(COLUMNS, written)))
+    assert [(p.sku, p.quantity, p.price) for p in parsed] == rows
