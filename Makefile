@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
 .PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy lock test unit demo bench-coldstart \
-        bench-export bench-ack bench-triggers bench-freshness soak clean
+        bench-export bench-ack bench-triggers bench-freshness bench-reconcile soak clean
 
 setup: $(VENV)/.installed mariadb
 
@@ -125,6 +125,9 @@ bench-ack: setup
 # Commit-to-Amazon time per change (trickle, burst), with and without the express lane, on a simulated clock.
 bench-freshness: setup
 	@$(BIN)/python -m bench.bench_freshness
+
+bench-reconcile: setup
+	@$(BIN)/python -m bench.bench_reconcile
 
 # A long randomized no-lost-update run (the test suite runs a moderate one).
 soak: setup

@@ -126,7 +126,7 @@ class AmazonModels:
         self.definitions = feeds["definitions"]
         listings = json.loads((folder / "listingsItems_2021-08-01.json").read_text())
         self.listings_definitions = listings["definitions"]
-        self.reports_definitions = json.loads((AMAZON_MODELS / "reports_2021-06-30.json").read_text())["definitions"]
+        self.reports_definitions = json.loads((folder / "reports_2021-06-30.json").read_text())["definitions"]
         self.report = jsonschema.Draft7Validator(
             json.loads((folder / "listings-feed-processing-report-schema-v2.json").read_text()))
         self.feed = jsonschema.Draft7Validator(

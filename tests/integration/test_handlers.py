@@ -203,5 +203,9 @@ def test_reconcile_events_run_and_publish_metrics(handlers, capsys):
     assert result["failed"] == 0 and result["listings_read"] == len(stack.catalogue.offers)
     assert {"DriftSkus", "SkusNotOnAmazon", "SkusFoughtOver", "ListingsRead"} <= emitted_metrics(
         capsys.readouterr().out)
+    created = stack.amazon.calls["createReport"]
+    first = reconcile_handler.handler(event("reconcile-scheduled.json"), LambdaContextStub())
+    again = reconcile_handler.handler(event("reconcile-scheduled.json"), LambdaContextStub())
+    assert first == again and stack.amazon.calls["createReport"] == created + 1  # one tick, one run
     bad = reconcile_handler.handler({"marketplace": "x"}, LambdaContextStub())
     assert "bad reconciliation event" in bad["error"]

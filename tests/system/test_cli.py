@@ -23,7 +23,7 @@ def test_help_lists_every_command(capsys):
         main(["--help"])
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
-    for command in ("db", "simulator", "status", "export", "poll", "errors", "retry", "config"):
+    for command in ("db", "simulator", "status", "export", "poll", "errors", "retry", "config", "reconcile", "drift"):
         assert command in out
 
 
@@ -174,3 +174,27 @@ def test_remote_export_invokes_once_and_waits_as_long_as_the_function_may_run(ca
     assert len(invokes) == 1  # botocore's default would have sent it up to 5 times
     assert lambda_client().meta.config.read_timeout >= 900 + 5
     assert REMOTE_READ_TIMEOUT_SECONDS > 900
+
+
+def test_reconcile_drift_and_status(make_stack, capsys):
+    stack = make_stack(reconcile={"settle_seconds": 0})
+    stack.amazon.config.queue_seconds = stack.amazon.config.report_seconds = 0  # the CLI waits in real time
+    code, out, _ = run(capsys, "export", "--full")
+    assert code == 1 and "run `amazon-sync reconcile` first" in out
+    code, out, _ = run(capsys, "status")
+    assert "never read: full syncs are refused" in out
+    skus = stack.list_on_amazon()
+    code, out, _ = run(capsys, "reconcile", "--dry-run")
+    assert code == 0 and "(would be queued)" in out and stack.log_count() == 0
+    code, out, _ = run(capsys, "--json", "reconcile")
+    result = json.loads(out)
+    assert code == 0 and result["drift"] == len(skus) and result["rows_queued"] == len(skus)
+    code, out, _ = run(capsys, "drift")
+    assert code == 0 and all(sku in out for sku in skus)
+    code, out, _ = run(capsys, "--json", "status")
+    amazon = json.loads(out)["amazon_listings"]["marketplaces"]
+    assert [(m["listings"], m["drift"]) for m in amazon.values()] == [(len(skus), len(skus))]
+    code, out, _ = run(capsys, "drift", "--clear", skus[0])
+    assert code == 0 and "1 finding(s) cleared" in out
+    code, out, _ = run(capsys, "drift", "--not-on-amazon")
+    assert code == 0 and "no not on amazon findings" in out

@@ -113,7 +113,7 @@ def function_config(physical, logical):
 
 def test_functions_are_wired_to_this_stacks_resources(deployed):
     transformed, _, physical = deployed
-    for logical in ("ExportFunction", "AckFunction"):
+    for logical in ("ExportFunction", "AckFunction", "ReconcileFunction"):
         config = function_config(physical, logical)
         env = config["Environment"]["Variables"]
         assert env["STATE_TABLE"] == physical["StateTable"]
@@ -158,10 +158,11 @@ def test_every_policy_statement_names_only_this_stacks_resources(deployed):
 def test_schedules_target_the_right_functions_with_the_scheduled_time(deployed):
     transformed, _, _ = deployed
     schedules = {name: r for name, r in transformed["Resources"].items() if r["Type"] == "AWS::Scheduler::Schedule"}
-    assert len(schedules) == 2
+    assert len(schedules) == 3
     by_function = {s["Properties"]["Target"]["Arn"]["Fn::GetAtt"][0]: s["Properties"] for s in schedules.values()}
-    assert json.loads(by_function["ExportFunction"]["Target"]["Input"])["scheduledTime"] == \
-        "<aws.scheduler.scheduled-time>"
+    for function in ("ExportFunction", "ReconcileFunction"):
+        assert json.loads(by_function[function]["Target"]["Input"])["scheduledTime"] == \
+            "<aws.scheduler.scheduled-time>"
     for properties in by_function.values():
         assert "Name" not in properties  # OmitName: two stacks can live in one account
         assert properties["Target"]["RetryPolicy"]["MaximumRetryAttempts"] >= 0
@@ -206,9 +207,10 @@ def test_dashboard_and_alarms_use_only_metrics_the_code_emits():
     assert all(a["Dimensions"] == [{"Name": "service", "Value": {"Ref": "AWS::StackName"}}] for a in ours)
     assert template()["Parameters"]["MetricsNamespace"]["Default"] == NAMESPACE
     assert {"OldestPendingAgeSeconds", "OldestFeedInFlightAgeSeconds", "MessagesRejected", "FailedRows",
-            "FeedsNeedingAttention", "ExportFailures", "AckFailures", "BadEvents"} <= {a["MetricName"] for a in ours}
+            "FeedsNeedingAttention", "ExportFailures", "AckFailures", "BadEvents", "DriftSkus", "SkusFoughtOver",
+            "SkusNotOnAmazon", "ReconcileFailures"} <= {a["MetricName"] for a in ours}
     assert "QueueDepth" not in {a["MetricName"] for a in ours}  # a busy shop is never at depth 0 at poll time
-    assert sum(a.get("Namespace") == "AWS/Lambda" for a in alarms) == 2
+    assert sum(a.get("Namespace") == "AWS/Lambda" for a in alarms) == 3
 
 
 def test_dashboard_shows_alarm_status_and_what_is_held_back():
@@ -226,7 +228,7 @@ def test_dashboard_shows_alarm_status_and_what_is_held_back():
 
 def test_handlers_named_in_the_template_exist():
     resources = template()["Resources"]
-    for logical in ("ExportFunction", "AckFunction"):
+    for logical in ("ExportFunction", "AckFunction", "ReconcileFunction"):
         properties = resources[logical]["Properties"]
         module, function = properties["Handler"].split(".")
         source = (ROOT / properties["CodeUri"] / f"{module}.py").read_text()

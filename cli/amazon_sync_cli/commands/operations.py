@@ -60,7 +60,7 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
               for e in runtime.state.sku_errors(limit=5)]
     attention = [{"feed_id": f.feed_id, "intent": f.intent_id, "marketplace": f.marketplace_id,
                   "reason": f.attention, "since": f.attention_at} for f in runtime.state.feeds_needing_attention()]
-    runs = {kind: runtime.state.last_run(kind) for kind in ("export", "ack")}
+    runs = {kind: runtime.state.last_run(kind) for kind in ("export", "ack", "reconcile")}
     failures = {kind: runtime.state.last_failure(kind) for kind in ("export", "ack")}
     lines = [f"queue depth        {stats.pending_rows:,} rows ({stats.pending_offers:,} offers)",
              f"oldest change      {stats.oldest_pending_age_seconds:,.0f} s ago" if stats.pending_rows
@@ -81,6 +81,8 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     open_sales = runtime.state.open_ended_sales()
     note = " (no end in PrestaShop: on Amazon until its specific price changes)" if open_sales else ""
     lines.append(f"open-ended sales   {len(open_sales)}{note}")
+    amazon = _amazon_read(runtime, now)
+    lines += amazon.pop("lines")
     lines.append(f"recent errors      {len(errors)}")
     lines += [f"  {e['sku']} [{e['marketplace']}] {e['code']}: {e['message']}" for e in errors]
     return {"queue_depth": stats.pending_rows, "pending_offers": stats.pending_offers,
@@ -88,8 +90,29 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
             "failed_rows": stats.failed_rows, "feeds_in_flight": feeds, "feeds_needing_attention": attention,
             "last_failures": failures,
             "open_ended_sales": [{"marketplace": m, "sku": sku} for m, sku in open_sales],
-            "last_runs": runs, "recent_errors": errors,
+            "last_runs": runs, "recent_errors": errors, "amazon_listings": amazon,
             "text": "\n".join(lines)}
+
+
+
+def _amazon_read(runtime: Runtime, now: float) -> dict[str, Any]:
+    """When Amazon's listings were last read per marketplace, and what reconciliation found."""
+    from amazon_sync.adapters.mysql.listings import AmazonListings
+
+    listings = AmazonListings(runtime.connection(), runtime.tables)
+    lines, per_marketplace = [], {}
+    for marketplace in runtime.config.marketplaces:
+        marketplace_id = marketplace.marketplace_id
+        read = listings.last_read(marketplace_id)
+        counts = {**listings.counts(marketplace_id), **listings.finding_counts(marketplace_id)}
+        per_marketplace[marketplace_id] = {"read_at": read.at if read else None, **counts}
+        if read is None:
+            lines.append(f"Amazon {marketplace_id}  never read: full syncs are refused until `amazon-sync reconcile`")
+            continue
+        lines.append(f"Amazon {marketplace_id}  read {_ago(read.at, now)}: {counts['listings']:,} listings "
+                     f"({counts['fba']:,} FBA); drift {counts['drift']:,}, fought over {counts['fought_over']:,}, "
+                     f"not on Amazon {counts['not_on_amazon']:,}, listing problems {counts['listing_problem']:,}")
+    return {"marketplaces": per_marketplace, "lines": lines}
 
 
 def _ago(at: float, now: float) -> str:
@@ -119,6 +142,11 @@ def cmd_export(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = summary.as_dict()
     if summary.skipped_reason:
         result["message"] = f"export skipped: {summary.skipped_reason}"
+    elif summary.refused_marketplaces and not summary.messages:
+        result["message"] = (f"full sync refused for {', '.join(summary.refused_marketplaces)}: Amazon's listings "
+                             "were never read, and Amazon would create an incomplete listing for every SKU it lacks; "
+                             "run `amazon-sync reconcile` first")
+        result["exit_code"] = 1
     elif args.dry_run:
         result["rows_pending"] = result.pop("rows_claimed")  # a dry run reads the queue, it claims nothing
         where = args.out or f"s3://{runtime.settings.document_bucket}"
@@ -152,14 +180,14 @@ def lambda_client() -> Any:
                                                 retries={"total_max_attempts": 1}))
 
 
-def _invoke_remote(payload: dict[str, Any]) -> dict[str, Any]:
+def _invoke_remote(payload: dict[str, Any], variable: str = "EXPORT_FUNCTION_NAME") -> dict[str, Any]:
     import json
 
     from amazon_sync.errors import ConfigurationError
 
-    name = os.environ.get("EXPORT_FUNCTION_NAME")
+    name = os.environ.get(variable)
     if not name:
-        raise ConfigurationError("--remote needs EXPORT_FUNCTION_NAME (the deployed export function's name)")
+        raise ConfigurationError(f"--remote needs {variable} (the deployed function's name)")
     try:
         answer = lambda_client().invoke(FunctionName=name, Payload=json.dumps(payload).encode())
     except Exception as exc:  # botocore's ClientError and EndpointConnectionError alike
@@ -169,6 +197,53 @@ def _invoke_remote(payload: dict[str, Any]) -> dict[str, Any]:
         raise ConfigurationError(f"{name} failed: {result.get('errorMessage', result)}")
     result["message"] = f"invoked {name}"
     return result
+
+
+def cmd_reconcile(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.services.reconcile import ReconcileRequest
+
+    request = ReconcileRequest(marketplaces=args.marketplace or None, dryRun=args.dry_run)
+    if args.remote:
+        return _invoke_remote(request.model_dump(exclude_none=True), "RECONCILE_FUNCTION_NAME")
+    summary = _runtime().reconciler().run(request)
+    result = summary.as_dict()
+    if summary.skipped_reason:
+        result["message"] = f"reconciliation skipped: {summary.skipped_reason}"
+        return result
+    lines = []
+    for r in summary.marketplaces:
+        lines.append(f"{r.marketplace_id}: {r.state}; {r.listings_read:,} listings read ({r.fba_listings:,} FBA), "
+                     f"{r.compared:,} SKUs compared, {r.in_sync:,} in sync, {r.drift:,} drifting"
+                     f"{' (would be queued)' if summary.dry_run else ' (queued again)'}, "
+                     f"{r.fought_over:,} fought over, "
+                     f"{r.not_on_amazon:,} not on Amazon, {r.listing_problems:,} listing problems, "
+                     f"{r.skipped_in_flight + r.skipped_recent:,} not judged (change of ours in flight or recent)")
+        lines += [f"  {example}" for example in r.drift_examples]
+    result["message"] = "\n".join(lines) or "no marketplace reconciled"
+    result.pop("marketplaces")
+    if summary.failures:
+        result["message"] += "\n" + "\n".join(f"failed: {failure}" for failure in summary.failures)
+        result["exit_code"] = 1
+    return result
+
+
+def cmd_drift(args: argparse.Namespace) -> dict[str, Any]:
+    from amazon_sync.adapters.mysql.listings import AmazonListings, FindingKind
+
+    runtime = _runtime()
+    listings = AmazonListings(runtime.connection(), runtime.tables)
+    if args.clear:
+        cleared = listings.clear_fought_over(args.marketplace, args.clear)
+        return {"cleared": cleared, "message": f"{args.clear}: {cleared} finding(s) cleared; the next reconciliation "
+                                                "repairs it again if it still drifts"}
+    kind: FindingKind = "not_on_amazon" if args.not_on_amazon else "listing_problem" if args.problems else "drift"
+    findings = listings.findings(args.marketplace, kind, args.limit)
+    rows = [{"marketplace": f.marketplace_id, "sku": f.sku, "detail": f.detail, "repairs": f.repairs,
+             "fought_over": f.fought_over, "since": f.first_seen} for f in findings]
+    text = "\n".join(f"{f.sku} [{f.marketplace_id}]{' FOUGHT OVER' if f.fought_over else ''}: {f.detail}"
+                     f"{f' ({f.repairs} repair(s) queued)' if kind == 'drift' else ''}, since "
+                     f"{datetime.fromtimestamp(f.first_seen, UTC):%Y-%m-%d %H:%M}" for f in findings)
+    return {"findings": rows, "text": text or f"no {kind.replace('_', ' ')} findings"}
 
 
 def cmd_poll(args: argparse.Namespace) -> dict[str, Any]:
@@ -258,6 +333,19 @@ def register(commands: Any) -> None:
     export.add_argument("--marketplace", action="append", metavar="ID", help="only this marketplace (repeatable)")
     export.add_argument("--remote", action="store_true", help="invoke the deployed function (EXPORT_FUNCTION_NAME)")
     export.set_defaults(handler=cmd_export, parser=export)
+    reconcile = commands.add_parser("reconcile", help="read Amazon's listings, compare with PrestaShop, repair drift")
+    reconcile.add_argument("--marketplace", action="append", metavar="ID", help="only this marketplace (repeatable)")
+    reconcile.add_argument("--dry-run", action="store_true", help="compare and report; store and queue nothing")
+    reconcile.add_argument("--remote", action="store_true",
+                           help="invoke the deployed function (RECONCILE_FUNCTION_NAME)")
+    reconcile.set_defaults(handler=cmd_reconcile)
+    drift = commands.add_parser("drift", help="SKUs where Amazon differs from PrestaShop (last reconciliation)")
+    drift.add_argument("--marketplace", metavar="ID", help="only this marketplace")
+    drift.add_argument("--not-on-amazon", action="store_true", help="list PrestaShop SKUs Amazon has no listing for")
+    drift.add_argument("--problems", action="store_true", help="list suppressed and incomplete listings")
+    drift.add_argument("--clear", metavar="SKU", help="forget a fought-over SKU so it is repaired again")
+    drift.add_argument("--limit", type=int, default=200)
+    drift.set_defaults(handler=cmd_drift)
     poll = commands.add_parser("poll", help="run the acknowledgment step now")
     poll.set_defaults(handler=cmd_poll)
     errors = commands.add_parser("errors", help="Amazon's rejections per SKU")

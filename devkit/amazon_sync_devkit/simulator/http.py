@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from werkzeug.exceptions import HTTPException
@@ -52,6 +53,7 @@ URLS = Map([
     Rule("/_simulator/listings/<path:sku>", methods=["GET", "PUT"], endpoint="sim_listing"),
     Rule("/_simulator/seller-central/<path:sku>", methods=["POST"], endpoint="sim_seller_central"),
     Rule("/_simulator/feeds", methods=["GET"], endpoint="sim_feeds"),
+    Rule("/_simulator/prepared-report", methods=["POST"], endpoint="sim_prepared_report"),
     Rule("/_simulator/clock", methods=["POST"], endpoint="sim_clock"),
     Rule("/_simulator/faults", methods=["POST"], endpoint="sim_faults"),
     Rule("/_simulator/stats", methods=["GET"], endpoint="sim_stats"),
@@ -160,6 +162,11 @@ class SimulatorApp:
             if operation == "sim_seller_central":
                 changed = change_listing(amazon, args["sku"], ListingChange.model_validate(body or {}))
                 return Reply(200, changed.snapshot()) if changed else error(404, "NotFound", "no such SKU")
+            if operation == "sim_prepared_report":
+                # benchmarks: a million-listing GZIP document, served as every following report's content
+                path = (body or {}).get("path")
+                amazon.reports.prepared_document = Path(path).read_bytes() if path else None
+                return Reply(200, {"bytes": len(amazon.reports.prepared_document or b"")})
             if operation == "sim_feeds":
                 return Reply(200, {"feeds": [{**f.as_model(amazon.clock), "outcome": f.outcome,
                                               "inputFeedDocumentId": f.input_document_id, "report": f.report}

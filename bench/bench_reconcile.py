@@ -1,0 +1,127 @@
+"""`make bench-reconcile`: a 1,000,000-listing report against 200,000 PrestaShop offers.
+
+The simulator (its own process) serves a prepared GET_MERCHANT_LISTINGS_ALL_DATA document through the
+real Reports API calls: 200,000 rows for the shop's SKUs (1 % of them drifted, 5 % FBA) and 800,000
+SKUs the shop does not have (10 % FBA, some incomplete). Two runs: the first into an empty listings
+store, the second (the daily case) over the stored one. Baseline in the same run: gunzipping and
+splitting the same document with nothing else. Targets: under 120 s and under 512 MB.
+The last line printed is one JSON object with the figures.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import random
+import tempfile
+import time
+
+import httpx
+
+from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.services.reconcile import ReconcileRequest
+from amazon_sync_devkit.expected import expected_listings
+from amazon_sync_devkit.simulator.reports import COLUMNS
+from bench.common import TABLES, print_result
+from bench.stack import MARKETPLACE, OFFERS, PeakMemory, SqlTimer, bench_stack
+
+LISTINGS = int(os.environ.get("BENCH_LISTINGS", "1000000"))
+
+
+def write_report(path: str, shop: dict[str, tuple[int, str]], total: int) -> dict[str, int]:
+    """The report document: the shop's SKUs (some drifted, some FBA) and many SKUs only Amazon has."""
+    rng = random.Random(14)
+    counts = {"drifted": 0, "fba": 0, "incomplete": 0}
+    where = {name: position for position, name in enumerate(COLUMNS)}
+
+    def line(sku: str, quantity: str, price: str, channel: str, status: str) -> bytes:
+        cells = [""] * len(COLUMNS)
+        cells[where["seller-sku"]], cells[where["quantity"]], cells[where["price"]] = sku, quantity, price
+        cells[where["fulfillment-channel"]], cells[where["status"]] = channel, status
+        cells[where["item-name"]], cells[where["asin1"]] = f"Item {sku}", "B0" + f"{abs(hash(sku)):08d}"[:8]
+        return ("\t".join(cells) + "\r\n").encode("cp1252", errors="replace")
+
+    with gzip.open(path, "wb", compresslevel=6) as out:
+        out.write(("\t".join(COLUMNS) + "\r\n").encode("cp1252"))
+        for sku, (wanted, price) in shop.items():
+            quantity = wanted
+            roll = rng.random()
+            if roll < 0.05:
+                counts["fba"] += 1
+                out.write(line(sku, "", price, "AMAZON_EU", "Active"))
+                continue
+            if roll < 0.06:
+                counts["drifted"] += 1
+                quantity += 7
+            out.write(line(sku, str(quantity), price, "DEFAULT", "Active" if quantity else "Inactive"))
+        for number in range(total - len(shop)):
+            roll = rng.random()
+            if roll < 0.1:
+                counts["fba"] += 1
+                out.write(line(f"AMZ-{number:08d}", "", f"{rng.randint(100, 99999) / 100:.2f}", "AMAZON_EU", "Active"))
+            elif roll < 0.101:
+                counts["incomplete"] += 1
+                out.write(line(f"AMZ-{number:08d}", "", "", "DEFAULT", "Incomplete"))
+            else:
+                out.write(line(f"AMZ-{number:08d}", str(rng.randint(0, 50)), f"{rng.randint(100, 99999) / 100:.2f}",
+                               "DEFAULT", "Active"))
+    return counts
+
+
+def plain_read(path: str) -> float:
+    started = time.perf_counter()
+    with gzip.open(path, "rb") as stream:
+        for raw in stream:
+            raw.decode("cp1252").split("\t")
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory() as tmp, bench_stack(tmp, rows=0) as stack:
+        started = time.perf_counter()
+        conn = connect(stack.settings)
+        wanted = expected_listings(conn, TABLES, stack.runtime.config, MARKETPLACE)
+        shop = {sku: (listing.quantity, f"{listing.price:.2f}") for sku, listing in wanted.items()}
+        report = os.path.join(tmp, "listings.tsv.gz")
+        counts = write_report(report, shop, LISTINGS)
+        httpx.post(f"{stack.simulator_url}/_simulator/prepared-report", json={"path": report}, timeout=600)
+        print(f"# report: {LISTINGS} listings, {os.path.getsize(report) / 1e6:.1f} MB compressed, written in "
+              f"{time.perf_counter() - started:.1f} s", flush=True)
+        baseline = plain_read(report)
+        runs = []
+        for label in ("first", "daily"):
+            reconciler = stack.runtime.reconciler(remaining_seconds=lambda: 900.0, sleep=stack.advance_amazon,
+                                                  temp_dir=tmp)
+            with PeakMemory() as memory, SqlTimer() as sql:
+                began = time.perf_counter()
+                summary = reconciler.run(ReconcileRequest())
+                elapsed = time.perf_counter() - began
+            assert not summary.failures, summary.failures
+            result = summary.marketplaces[0]
+            runs.append({"label": label, "seconds": round(elapsed, 2), "sql_seconds": round(sql.seconds, 2),
+                         "peak_rss_mb": memory.peak_mb, "compared": result.compared,
+                         "skus_compared_per_second": round(result.compared / elapsed),
+                         "listings_per_second": round(result.listings_read / elapsed),
+                         "drift": result.drift, "fba": result.fba_listings, "not_on_amazon": result.not_on_amazon,
+                         "amazon_only": result.amazon_only, "listing_problems": result.listing_problems,
+                         "listings_read": result.listings_read})
+            stack.runtime.connection().cursor().execute(f"DELETE FROM {TABLES.log}")  # the queued repairs
+        first, daily = runs
+        worst = max(first["seconds"], daily["seconds"])
+        peak = max(first["peak_rss_mb"], daily["peak_rss_mb"])
+        figures = {
+            "listings": LISTINGS, "offers": OFFERS, "report_mb_compressed": round(os.path.getsize(report) / 1e6, 1),
+            "drifted_in_report": counts["drifted"], "fba_in_report": counts["fba"],
+            **{f"first_{k}": v for k, v in first.items() if k != "label"},
+            **{f"daily_{k}": v for k, v in daily.items() if k != "label"},
+            "plain_gunzip_and_split_seconds": round(baseline, 2),
+            "ratio_daily_vs_plain_read": round(daily["seconds"] / baseline, 1),
+            "total_seconds": worst, "peak_rss_mb": peak,
+            "skus_compared_per_second": daily["skus_compared_per_second"],
+            "target_under_120s": worst < 120, "target_under_512mb": peak < 512,
+        }
+        print_result(figures)
+
+
+if __name__ == "__main__":
+    main()
