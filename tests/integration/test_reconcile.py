@@ -224,3 +224,17 @@ def test_the_simulated_report_is_amazons_gzip_tsv_with_afn_and_incomplete_rows(m
     assert (rows["MFN-1"]["quantity"], rows["MFN-1"]["price"], rows["MFN-1"]["status"]) == ("4", "12.50", "Active")
     assert (rows["FBA-1"]["quantity"], rows["FBA-1"]["fulfillment-channel"]) == ("", "AMAZON_EU")
     assert rows["BARE-1"]["status"] == "Incomplete"
+
+
+def test_a_cached_report_serves_the_earlier_snapshot(make_stack):
+    stack = synced_stack(make_stack, products=10)
+    stack.amazon.config.report_cache_seconds = 3600
+    first = stack.reconcile().marketplaces[0]
+    sku = sorted(stack.expected())[0]
+    stack.change_behind_our_back(sku, quantity=999)
+    cached = stack.reconcile().marketplaces[0]
+    assert cached.report_id != first.report_id and (cached.drift, cached.in_sync) == (0, cached.compared)
+    assert stack.log_count() == 0  # Amazon served the earlier snapshot: nothing to repair yet
+    stack.advance(3600)
+    fresh = stack.reconcile().marketplaces[0]
+    assert fresh.drift == 1

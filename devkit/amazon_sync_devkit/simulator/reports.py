@@ -201,10 +201,10 @@ class ReportsSimulator:
         seconds = self.amazon.config.report_cache_seconds
         if seconds <= 0:
             return None
-        for earlier in self.reports.values():
-            if (earlier is not report and earlier.status == "DONE" and earlier.document_id
-                    and earlier.report_type == report.report_type
-                    and earlier.marketplace_ids[:1] == report.marketplace_ids[:1]
-                    and earlier.ended is not None and report.created - earlier.ended < seconds):
-                return earlier.document_id
-        return None
+        snapshots = [earlier for earlier in self.reports.values()
+                     if earlier is not report and earlier.status == "DONE" and earlier.document_id
+                     and earlier.report_type == report.report_type
+                     and earlier.marketplace_ids[:1] == report.marketplace_ids[:1]
+                     and earlier.ended is not None and report.created - earlier.ended < seconds]
+        latest = max(snapshots, key=lambda earlier: earlier.ended or 0.0, default=None)
+        return latest.document_id if latest is not None else None
