@@ -90,14 +90,15 @@ def main() -> None:
         baseline = plain_read(report)
         runs = []
         for label in ("first", "daily"):
-            reconciler = stack.runtime.reconciler(remaining_seconds=lambda: 900.0, sleep=stack.advance_amazon,
-                                                  temp_dir=tmp)
+            # Amazon prepares the report on its own machines: the benchmark skips that wait, not ours
+            reconciler = stack.runtime.reconciler(remaining_seconds=lambda: 900.0,
+                                                  sleep=lambda seconds: stack.advance_amazon(3600), temp_dir=tmp)
             with PeakMemory() as memory, SqlTimer() as sql:
                 began = time.perf_counter()
                 summary = reconciler.run(ReconcileRequest())
                 elapsed = time.perf_counter() - began
-            assert not summary.failures, summary.failures
             result = summary.marketplaces[0]
+            assert not summary.failures and result.state == "read", (summary.failures, result.state)
             runs.append({"label": label, "seconds": round(elapsed, 2), "sql_seconds": round(sql.seconds, 2),
                          "peak_rss_mb": memory.peak_mb, "compared": result.compared,
                          "skus_compared_per_second": round(result.compared / elapsed),

@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
 
 from amazon_sync.errors import AmazonError
 
@@ -28,9 +29,9 @@ class ReportFormatError(AmazonError):
     """The document is not a merchant listings report we can read (its header lacks a needed column)."""
 
 
-@dataclass(frozen=True, slots=True)
-class AmazonListing:
-    """One row of the report: what Amazon shows for a SKU in one marketplace."""
+class AmazonListing(NamedTuple):
+    """One row of the report: what Amazon shows for a SKU in one marketplace (a tuple: a million of
+    them are made per report)."""
 
     sku: str
     quantity: int | None  # None for FBA rows and when Amazon left it empty
