@@ -51,12 +51,15 @@ def test_cp1252_text_is_decoded_and_a_missing_column_is_named():
 def test_unreadable_values_are_counted_not_fatal():
     reading = ReportReading()
     parsed = list(parse_listings(lines(COLUMNS, [row({"seller-sku": "A", "quantity": "many", "price": "?"}),
-                                                 row({"seller-sku": ""})]), reading=reading))
-    assert [p.sku for p in parsed] == ["A"] and parsed[0].quantity is None and reading.unreadable == 3
+                                                 row({"seller-sku": ""}),
+                                                 row({"seller-sku": "B", "price": "NaN"})]), reading=reading))
+    assert [p.sku for p in parsed] == ["A", "B"] and parsed[0].quantity is None and parsed[1].price is None
+    assert reading.unreadable == 4 and reading.rows == 3
 
 
 @pytest.mark.parametrize(("text", "value"), [("12.99", "12.99"), ("1,299.00", "1299.00"), ("12,99", "12.99"),
-                                             ("1.299,50", "1299.50"), ("1,299", "1299"), ("", None), ("abc", None)])
+                                             ("1.299,50", "1299.50"), ("1,299", "1299"), ("", None), ("abc", None),
+                                             ("-5", None), ("NaN", None), ("Infinity", None)])
 def test_prices_in_amazons_formats(text, value):
     assert parse_price(text) == (Decimal(value) if value is not None else None)
 

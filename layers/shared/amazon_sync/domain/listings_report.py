@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from operator import itemgetter
 from typing import NamedTuple
 
 from amazon_sync.errors import AmazonError
@@ -114,32 +115,42 @@ def parse_listings(lines: Iterable[bytes], charset: str = "cp1252",
         raise ReportFormatError(
             f"the listings report has no column(s) {', '.join(missing)} (header: {' | '.join(header[:8])}...): "
             "were the headers localised? The sync asks for en_US headers")
-    sku_at, price_at, quantity_at = index["seller-sku"], index["price"], index["quantity"]
-    channel_at, status_at, asin_at = index["fulfillment-channel"], index["status"], index.get("asin1")
+    asin_at = index.get("asin1")
+    # the fields by position, in one C call per row; an absent asin1 reads the sku column and is dropped
+    fields = itemgetter(index["seller-sku"], index["price"], index["quantity"], index["fulfillment-channel"],
+                        index["status"], asin_at if asin_at is not None else index["seller-sku"])
     width = max(index.values()) + 1
-    for raw in iterator:
-        line = raw.decode(charset, errors="replace").rstrip("\r\n")
-        if not line:
-            continue
-        reading.rows += 1
-        cells = line.split("\t")
-        if len(cells) < width:
-            cells.extend([""] * (width - len(cells)))
-        sku = cells[sku_at]
-        if not sku:
-            reading.note(f"line {reading.rows + 1}: no seller-sku")
-            continue
-        quantity_text = cells[quantity_at].strip()
-        quantity: int | None = None
-        if quantity_text:
-            try:
-                quantity = int(quantity_text)
-            except ValueError:
-                reading.note(f"{sku}: quantity {quantity_text!r} is not a whole number")
-        price_text = cells[price_at]
-        price = parse_price(price_text)
-        if price is None and price_text.strip():
-            reading.note(f"{sku}: price {price_text!r} is not an amount")
-        channel = cells[channel_at].strip() or MERCHANT_CHANNEL
-        asin = cells[asin_at].strip() if asin_at is not None else ""
-        yield AmazonListing(sku, quantity, price, channel, cells[status_at].strip() or "Unknown", asin or None)
+    padding = [""] * width
+    rows = 0
+    try:
+        for raw in iterator:
+            cells = raw.decode(charset, errors="replace").rstrip("\r\n").split("\t")
+            if len(cells) < width:
+                if len(cells) == 1 and not cells[0]:
+                    continue  # an empty line
+                cells.extend(padding[len(cells):])
+            rows += 1
+            sku, price_text, quantity_text, channel, status, asin = fields(cells)
+            if not sku:
+                reading.note(f"line {rows + 1}: no seller-sku")
+                continue
+            quantity: int | None = None
+            if quantity_text:
+                try:
+                    quantity = int(quantity_text)
+                except ValueError:
+                    reading.note(f"{sku}: quantity {quantity_text!r} is not a whole number")
+            price: Decimal | None = None
+            if price_text:
+                try:  # the common case, "12.99", without the slower locale handling
+                    price = Decimal(price_text)
+                    if not price.is_finite() or price < 0:
+                        raise InvalidOperation(price_text)
+                except InvalidOperation:
+                    price = parse_price(price_text)
+                    if price is None:
+                        reading.note(f"{sku}: price {price_text!r} is not an amount")
+            yield AmazonListing(sku, quantity, price, channel or MERCHANT_CHANNEL, status or "Unknown",
+                                (asin or None) if asin_at is not None else None)
+    finally:
+        reading.rows += rows
