@@ -65,7 +65,7 @@ class Stack:
         ``fba`` are fulfilled by Amazon."""
         chosen = skus if skus is not None else sorted(self.expected())
         for sku in chosen:
-            self.amazon.add_listing(sku, fulfillment_channel="AMAZON_EU" if sku in fba else "DEFAULT")
+            self.amazon.add_listing(sku, fulfillment="AMAZON_EU" if sku in fba else None)
         return chosen
 
     def listed_and_read(self, in_step: bool = True) -> ReconcileSummary:

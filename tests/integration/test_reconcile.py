@@ -46,7 +46,7 @@ def test_a_listing_changed_behind_our_back_is_repaired_at_the_next_reconciliatio
     assert stack.db.scalar("SELECT change_kind FROM ps_amazon_sync_log") == "drift"
 
     export = stack.export()
-    assert export.messages == 1
+    assert export.offers_exported == 1
     stack.advance()
     stack.ack()
     assert stack.mismatches() == [] and stack.log_count() == 0
@@ -68,7 +68,7 @@ def test_an_fba_sku_never_receives_default_quantity(make_stack):
     messages = {m["sku"]: m for d in stack.documents() for m in d["messages"]}
     paths = [p["path"] for p in messages[fba_sku]["patches"]]
     assert paths == ["/attributes/purchasable_offer"]  # the price still goes
-    assert stack.amazon.listings[fba_sku].fulfillment_channel() == "AMAZON_EU"
+    assert stack.amazon.listings[fba_sku].fulfillment() == "AFN"
     assert stack.amazon.listings[fba_sku].quantity() is None
 
     # a stock change in PrestaShop, not excluded by configuration: still no quantity for the FBA SKU
@@ -96,10 +96,10 @@ def test_a_first_full_sync_creates_no_listing(make_stack):
     summary = stack.export(mode="full")
     stack.advance()
     stack.ack()
-    assert summary.refused_marketplaces == [] and summary.messages == 10
+    assert summary.refused_marketplaces == [] and summary.offers_exported == 10
     assert summary.not_on_amazon == len(stack.expected()) - 10
     assert set(stack.amazon.listings) == set(listed)  # no incomplete listing created
-    assert all(listing.asin is not None for listing in stack.amazon.listings.values())
+    assert all(listing.complete and not listing.incomplete for listing in stack.amazon.listings.values())
     store = listings_store(stack)
     assert store.finding_counts(MARKETPLACE_FR)["not_on_amazon"] == len(stack.expected()) - 10
 
@@ -109,7 +109,7 @@ def test_the_configuration_may_opt_in_to_offers_for_skus_amazon_lacks(make_stack
                        marketplaces=[{"marketplace_id": MARKETPLACE_FR, "seller_id": "A1LOCALSELLER", "country": "FR",
                                       "currency": "EUR", "send_to_skus_not_on_amazon": True}], **QUICK)
     summary = stack.export(mode="full")
-    assert summary.refused_marketplaces == [] and summary.messages == len(stack.expected())
+    assert summary.refused_marketplaces == [] and summary.offers_exported == len(stack.expected())
 
 
 def test_a_sku_another_tool_changes_after_each_repair_is_fought_over_not_repaired_forever(make_stack):
@@ -205,7 +205,7 @@ def test_the_simulated_report_is_amazons_gzip_tsv_with_afn_and_incomplete_rows(m
     stack = make_stack(CatalogueSpec(products=3, seed=9))
     stack.amazon.add_listing("MFN-1")
     stack.change_behind_our_back("MFN-1", quantity=4, price=12.5)
-    stack.amazon.add_listing("FBA-1", fulfillment_channel="AMAZON_EU")
+    stack.amazon.add_listing("FBA-1", fulfillment="AMAZON_EU")
     stack.change_behind_our_back("FBA-1", price=20.0)
     stack.amazon.add_listing("BARE-1")
     reports = stack.runtime.reports_for()(MARKETPLACE_FR)

@@ -94,15 +94,11 @@ class AmazonListings:
         return len(rows)
 
     def forget_older(self, marketplace_id: str, read_at: float) -> int:
-        """Remove the SKUs a newer report no longer lists (Amazon deleted them)."""
-        removed = 0
-        while True:
-            with self.conn.cursor() as cur:
-                count = cur.execute(f"DELETE FROM {self.t.listing} WHERE marketplace_id = %s AND read_at < %s "
-                                    "LIMIT 10000", (marketplace_id, _timestamp(read_at)))
-            removed += count
-            if count < 10000:
-                return removed
+        """Remove the SKUs a newer report no longer lists (Amazon deleted them): one scan of the
+        marketplace's rows; only this package reads the table, without locking."""
+        with self.conn.cursor() as cur:
+            return int(cur.execute(f"DELETE FROM {self.t.listing} WHERE marketplace_id = %s AND read_at < %s",
+                                   (marketplace_id, _timestamp(read_at))))
 
     def lookup(self, marketplace_id: str, skus: Sequence[str]) -> dict[str, AmazonListing]:
         found: dict[str, AmazonListing] = {}

@@ -116,8 +116,9 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                   `status` VARCHAR(20) NOT NULL,
                   `asin` VARCHAR(10) NULL,
                   `read_at` TIMESTAMP(6) NOT NULL,
-                  PRIMARY KEY (`marketplace_id`, `sku`),
-                  KEY `read` (`marketplace_id`, `read_at`)
+                  -- no index on read_at: every report rewrites it on every row; the SKUs a report no longer
+                  -- lists are found by one scan of the marketplace's primary-key range
+                  PRIMARY KEY (`marketplace_id`, `sku`)
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
                 f"""CREATE TABLE IF NOT EXISTS {t.drift} (
                   `marketplace_id` VARCHAR(20) NOT NULL,
