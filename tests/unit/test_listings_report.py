@@ -59,7 +59,8 @@ def test_unreadable_values_are_counted_not_fatal():
 
 @pytest.mark.parametrize(("text", "value"), [("12.99", "12.99"), ("1,299.00", "1299.00"), ("12,99", "12.99"),
                                              ("1.299,50", "1299.50"), ("1,299", "1299"), ("", None), ("abc", None),
-                                             ("-5", None), ("NaN", None), ("Infinity", None)])
+                                             ("-5", None), ("NaN", None), ("Infinity", None),
+                                             ("1e40", None)])
 def test_prices_in_amazons_formats(text, value):
     assert parse_price(text) == (Decimal(value) if value is not None else None)
 

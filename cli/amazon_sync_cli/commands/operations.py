@@ -109,8 +109,9 @@ def _amazon_read(runtime: Runtime, now: float) -> dict[str, Any]:
         if read is None:
             lines.append(f"Amazon {marketplace_id}  never read: full syncs are refused until `amazon-sync reconcile`")
             continue
-        lines.append(f"Amazon {marketplace_id}  read {_ago(read.at, now)}: {counts['listings']:,} listings "
-                     f"({counts['fba']:,} FBA); drift {counts['drift']:,}, fought over {counts['fought_over']:,}, "
+        lines.append(f"Amazon {marketplace_id}  read {_ago(read.at, now)}: {read.listings:,} listings, "
+                     f"{counts['listings']:,} of them PrestaShop's ({counts['fba']:,} FBA); "
+                     f"drift {counts['drift']:,}, fought over {counts['fought_over']:,}, "
                      f"not on Amazon {counts['not_on_amazon']:,}, listing problems {counts['listing_problem']:,}")
     return {"marketplaces": per_marketplace, "lines": lines}
 

@@ -21,6 +21,7 @@ from amazon_sync.errors import AmazonError
 
 REPORT_TYPE = "GET_MERCHANT_LISTINGS_ALL_DATA"
 MERCHANT_CHANNEL = "DEFAULT"
+MAX_PRICE = Decimal(10) ** 12  # what the listings table holds (DECIMAL(20, 2)) with room to spare
 REQUIRED_COLUMNS = ("seller-sku", "price", "quantity", "fulfillment-channel", "status")
 _CHARSET = re.compile(r"charset\s*=\s*\"?([A-Za-z0-9._-]+)", re.IGNORECASE)
 _ALIASES = {"cp1252": "cp1252", "windows-1252": "cp1252", "windows-31j": "cp932", "x-sjis": "cp932"}
@@ -97,7 +98,7 @@ def parse_price(text: str) -> Decimal | None:
         price = Decimal(value)
     except InvalidOperation:
         return None
-    return price if price.is_finite() and price >= 0 else None
+    return price if price.is_finite() and 0 <= price < MAX_PRICE else None
 
 
 def parse_listings(lines: Iterable[bytes], charset: str = "cp1252",
@@ -144,7 +145,7 @@ def parse_listings(lines: Iterable[bytes], charset: str = "cp1252",
             if price_text:
                 try:  # the common case, "12.99", without the slower locale handling
                     price = Decimal(price_text)
-                    if not price.is_finite() or price < 0:
+                    if not price.is_finite() or price < 0 or price >= MAX_PRICE:
                         raise InvalidOperation(price_text)
                 except InvalidOperation:
                     price = parse_price(price_text)

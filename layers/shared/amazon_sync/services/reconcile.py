@@ -237,12 +237,13 @@ class Reconciler:
         read_at = self.now()
         judge = _Judge(self, marketplace, status.createdTime.timestamp(), result, dry_run=dry_run)
         reading = ReportReading()
-        to_store: list[AmazonListing] = []
+        # Only the SKUs PrestaShop has are stored: they are all the export asks about. A SKU added to
+        # PrestaShop later counts as not on Amazon until the next reconciliation (docs/operations.md, 4a).
+        matched: set[str] = set()
         to_judge: list[tuple[AmazonListing, Wanted]] = []
         for listing in parse_listings(lines, charset, reading):
             result.listings_read += 1
             result.fba_listings += listing.fba
-            to_store.append(listing)
             problem = listing.problem
             if problem is not None:
                 result.listing_problems += 1
@@ -251,16 +252,13 @@ class Reconciler:
             if target is None:
                 result.amazon_only += 1
             else:
+                matched.add(listing.sku)
                 to_judge.append((listing, target))
-            if len(to_store) >= CHUNK:
-                if not dry_run:
-                    self.listings.store(marketplace_id, to_store, read_at)
-                to_store = []
             if len(to_judge) >= CHUNK:
-                judge.judge(to_judge)
+                self._store_and_judge(marketplace_id, to_judge, judge, read_at, dry_run=dry_run)
                 to_judge = []
         if to_judge:
-            judge.judge(to_judge)
+            self._store_and_judge(marketplace_id, to_judge, judge, read_at, dry_run=dry_run)
         result.unreadable_rows = reading.unreadable
         # what PrestaShop has and Amazon does not: never created by the export, listed here
         for sku, target in wanted.items():
@@ -269,12 +267,17 @@ class Reconciler:
                                           target.id_product_attribute, "in PrestaShop, not in Amazon's listings"))
         if dry_run:
             return
-        if to_store:
-            self.listings.store(marketplace_id, to_store, read_at)
-        self.listings.forget_older(marketplace_id, read_at)
+        self.listings.forget_except(marketplace_id, matched)
         self.listings.mark_read(ListingsRead(marketplace_id, read_at, status.reportId, result.listings_read))
         self.listings.record(judge.findings, read_at)
         self.listings.forget_findings_before(marketplace_id, read_at)
+
+
+    def _store_and_judge(self, marketplace_id: str, batch: list[tuple[AmazonListing, Wanted]], judge: _Judge,
+                         read_at: float, *, dry_run: bool) -> None:
+        if not dry_run:
+            self.listings.store(marketplace_id, [listing for listing, _ in batch], read_at)
+        judge.judge(batch)
 
 
 def _show(quantity: int | None, price: Decimal | None) -> str:

@@ -9,7 +9,7 @@ When Amazon was last read is a row of the meta table per marketplace.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -31,6 +31,13 @@ def _in(values: Sequence[object]) -> str:
 
 def _timestamp(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC).replace(tzinfo=None)
+
+
+def _as_stored(listing: AmazonListing) -> AmazonListing:
+    """The listing as the table gives it back (prices to the cent, short fields cut)."""
+    price = listing.price.quantize(Decimal("0.01")) if listing.price is not None else None
+    return AmazonListing(listing.sku, listing.quantity, price, listing.fulfillment_channel[:20], listing.status[:20],
+                         (listing.asin or "")[:10] or None)
 
 
 @dataclass(frozen=True)
@@ -65,22 +72,19 @@ class AmazonListings:
 
     # -- the listings Amazon has ------------------------------------------------------------------
 
-    def store(self, marketplace_id: str, listings: Iterable[AmazonListing], read_at: float) -> int:
-        """Write a report's listings with ``read_at``; SKUs longer than Amazon allows are skipped."""
+    def store(self, marketplace_id: str, listings: Sequence[AmazonListing], read_at: float) -> int:
+        """Write what changed among these listings (``read_at`` on the rows written: when the report
+        last showed a change); SKUs longer than Amazon allows are skipped. A daily report mostly repeats
+        the day before, so most rows are only read."""
         stamp = _timestamp(read_at)
+        wanted = [listing for listing in listings if len(listing.sku) <= MAX_SKU_LENGTH]
+        stored = self.lookup(marketplace_id, [listing.sku for listing in wanted])
+        rows = [(marketplace_id, listing.sku, listing.fulfillment_channel[:20], int(listing.fba), listing.quantity,
+                 listing.price, listing.status[:20], (listing.asin or "")[:10] or None, stamp)
+                for listing in wanted if stored.get(listing.sku) != _as_stored(listing)]
         written = 0
-        batch: list[tuple[Any, ...]] = []
-        for listing in listings:
-            if len(listing.sku) > MAX_SKU_LENGTH:
-                continue
-            batch.append((marketplace_id, listing.sku, listing.fulfillment_channel[:20], int(listing.fba),
-                          listing.quantity, listing.price, listing.status[:20],
-                          (listing.asin or "")[:10] or None, stamp))
-            if len(batch) >= self.chunk:
-                written += self._write(batch)
-                batch = []
-        if batch:
-            written += self._write(batch)
+        for start in range(0, len(rows), self.chunk):
+            written += self._write(rows[start:start + self.chunk])
         return written
 
     def _write(self, rows: list[tuple[Any, ...]]) -> int:
@@ -93,12 +97,19 @@ class AmazonListings:
                 "asin = VALUES(asin), read_at = VALUES(read_at)", rows)
         return len(rows)
 
-    def forget_older(self, marketplace_id: str, read_at: float) -> int:
-        """Remove the SKUs a newer report no longer lists (Amazon deleted them): one scan of the
-        marketplace's rows; only this package reads the table, without locking."""
+    def forget_except(self, marketplace_id: str, keep: set[str]) -> int:
+        """Remove the stored SKUs the newest report did not show for PrestaShop (Amazon deleted the
+        listing, or PrestaShop no longer has the SKU)."""
         with self.conn.cursor() as cur:
-            return int(cur.execute(f"DELETE FROM {self.t.listing} WHERE marketplace_id = %s AND read_at < %s",
-                                   (marketplace_id, _timestamp(read_at))))
+            cur.execute(f"SELECT sku FROM {self.t.listing} WHERE marketplace_id = %s", (marketplace_id,))
+            gone = [str(row[0]) for row in cur.fetchall() if str(row[0]) not in keep]
+        removed = 0
+        for start in range(0, len(gone), self.chunk):
+            part = gone[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                removed += cur.execute(f"DELETE FROM {self.t.listing} WHERE marketplace_id = %s "
+                                       f"AND sku IN ({_in(part)})", (marketplace_id, *part))
+        return removed
 
     def lookup(self, marketplace_id: str, skus: Sequence[str]) -> dict[str, AmazonListing]:
         found: dict[str, AmazonListing] = {}
@@ -110,7 +121,7 @@ class AmazonListings:
                             f"WHERE marketplace_id = %s AND sku IN ({_in(part)})", (marketplace_id, *part))
                 for sku, quantity, price, channel, status, asin in cur.fetchall():
                     found[str(sku)] = AmazonListing(str(sku), quantity, Decimal(price) if price is not None else None,
-                                                    str(channel), str(status), asin)
+                                                    str(channel), str(status), asin or None)
         return found
 
     def accepted_since(self, marketplace_id: str, skus: Sequence[str], since: float) -> set[str]:
