@@ -114,17 +114,17 @@ def test_connection_errors_are_typed(mariadb):
         connect(DatabaseSettings(port=mariadb.port, user="ghost", password="x"))
 
 
-def test_version_1_is_upgraded_in_place_keeping_the_log(shop_db):
+def test_version_2_is_upgraded_in_place_keeping_the_log(shop_db):
     db = shop_db
-    # a shop installed before reconciliation existed: schema version 1, rows in the log
+    # a shop installed before reconciliation existed: schema version 2, rows in the log
     db.sql("DROP TABLE ps_amazon_sync_listing, ps_amazon_sync_drift")
-    db.sql("ALTER TABLE ps_amazon_sync_log MODIFY change_kind ENUM('stock', 'price', 'product') NOT NULL")
-    db.sql("UPDATE ps_amazon_sync_meta SET value = '1' WHERE name = 'schema_version'")
+    db.sql("ALTER TABLE ps_amazon_sync_log MODIFY change_kind ENUM('stock', 'price', 'product', 'calendar') NOT NULL")
+    db.sql("UPDATE ps_amazon_sync_meta SET value = '2' WHERE name = 'schema_version'")
     db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (7, 'stock')")
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(db.conn, db.tables)
     assert install(db.conn, db.tables) == [
-        "v2: what Amazon shows (listings report), reconciliation findings, drift rows in the log"]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log"]
     require_log(db.conn, db.tables)
     db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (8, 'drift')")
     assert db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [

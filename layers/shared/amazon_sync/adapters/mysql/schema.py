@@ -116,7 +116,7 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                   `status` VARCHAR(20) NOT NULL,
                   `asin` VARCHAR(10) NULL,
                   `read_at` TIMESTAMP(6) NOT NULL,
-                  -- no index on read_at: every report rewrites it on every row; the SKUs a report no longer
+                  -- no index on read_at: nothing looks rows up by it; the SKUs a report no longer
                   -- lists are found by one scan of the marketplace's primary-key range
                   PRIMARY KEY (`marketplace_id`, `sku`)
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
