@@ -37,8 +37,9 @@ def test_a_version_1_log_is_upgraded_and_refused_until_then(shop_db):
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (3, 'stock')")
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(shop_db.conn, shop_db.tables)
-    assert install(shop_db.conn, shop_db.tables) == ["v2: log rows of kind 'calendar': offers whose price changes "
-                                                     "by the clock"]
+    assert install(shop_db.conn, shop_db.tables) == [
+        "v2: log rows of kind 'calendar': offers whose price changes by the clock",
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log"]
     require_log(shop_db.conn, shop_db.tables)
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'calendar')")
     assert shop_db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
