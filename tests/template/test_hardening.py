@@ -77,7 +77,7 @@ def test_dead_letter_and_failed_invocations_alarm(translated):
     resources = translated["Resources"]
     by_queue = {}
     for alarm in (r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"):
-        if alarm["Namespace"] == "AWS/SQS":
+        if alarm.get("Namespace") == "AWS/SQS":
             by_queue[alarm["Dimensions"][0]["Value"]["Fn::GetAtt"][0]] = alarm
     assert set(by_queue) == {"NotificationDeadLetterQueue", "FailedInvocationQueue"}
     for alarm in by_queue.values():

@@ -221,7 +221,7 @@ def test_dashboard_shows_alarm_status_and_what_is_held_back():
     # every alarm that always exists (the dead-letter one exists with notifications only; its queue's depth
     # is graphed below)
     alarms = {name for name, r in resources.items() if r["Type"] == "AWS::CloudWatch::Alarm" and "Condition" not in r}
-    assert {a.removeprefix("${").removesuffix(".Arn}") for a in alarm_widget["properties"]["alarms"]} == alarms
+    assert {a.rsplit(":alarm:${", 1)[1].removesuffix("}") for a in alarm_widget["properties"]["alarms"]} == alarms
     shown = {m[1] for m in dashboard_metrics()}
     assert {"FeedsAbandoned", "OfferErrors", "FeedsNeedingAttention", "ApproximateNumberOfMessagesVisible"} <= shown
 
