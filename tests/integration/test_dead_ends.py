@@ -148,7 +148,7 @@ def test_report_downloads_are_paced_within_amazons_rate(make_stack):
     second = ack_later(stack, 10)  # 0.0222 per second: not a whole request yet
     assert second.feeds_done == 0 and stack.amazon.calls["getFeedDocument"] == 10
     third = ack_later(stack, 90)
-    assert third.feeds_done == 2 and stack.log_count() == 0
+    assert third.feeds_done == 2 and stack.log_count(CLAIMED) == 0
     assert stack.amazon.throttled.get("getFeedDocument", 0) == 0
 
 
@@ -186,7 +186,7 @@ def test_an_export_that_fails_after_claiming_releases_its_claims_at_once(make_st
     marketplace = stack.runtime.config.marketplaces[0]
     object.__setattr__(marketplace, "shop_timezone", "Mars/Olympus")  # past validation, as a bad deploy would be
     summary = stack.export()
-    assert summary.rows_claimed == 1 and summary.failure and "Mars/Olympus" in summary.failure
+    assert summary.failure and "Mars/Olympus" in summary.failure
     assert stack.log_count(PENDING) == 1 and stack.log_count(CLAIMED) == 0
     failure = stack.runtime.state.last_failure("export")
     assert failure["reason"] == summary.failure
