@@ -55,9 +55,11 @@ class LambdaContext:
         return int((self.deadline - time.monotonic()) * 1000)
 
 
-def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url: str,
-                              rejected: set[str]) -> tuple[int, list[str]]:
-    """Every sendable offer's quantity and price on the simulated Amazon against PrestaShop's."""
+def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url: str, rejected: set[str],
+                              fba: set[str], unlisted: set[str]) -> tuple[int, list[str]]:
+    """Every sendable offer's quantity and price on the simulated Amazon against PrestaShop's: an FBA SKU's
+    price only (its quantity is Amazon's count, with no DEFAULT entry ever); a SKU Amazon had no listing for
+    must still have none."""
     listings = httpx.get(f"{sim_url}/_simulator/listings").json()["listings"]
     conn = connect(db)
     expected = expected_listings(conn, TABLES, config, MARKETPLACE)
@@ -68,14 +70,23 @@ def amazon_matches_prestashop(db: DatabaseSettings, config: SyncConfig, sim_url:
             continue
         checked += 1
         listing = listings.get(sku)
+        if sku in unlisted:
+            if listing is not None:
+                problems.append(f"{sku}: created on Amazon although it had no listing there")
+            continue
+        if sku in fba and (listing is None or listing["fulfillment"] != "AFN"
+                           or any(h["quantity"] is not None for h in listing["history"])):
+            problems.append(f"{sku}: an FBA listing was given a quantity of ours")
+            continue
         amazon_price = None
         if listing:
             for entry in listing["attributes"].get("purchasable_offer", []):
                 if entry["marketplace_id"] == MARKETPLACE:
                     amazon_price = Decimal(str(entry["our_price"][0]["schedule"][0]["value_with_tax"]))
-        if listing is None or listing["quantity"] != wanted.quantity or amazon_price != wanted.price:
+        quantity = None if sku in fba else wanted.quantity
+        if listing is None or listing["quantity"] != quantity or amazon_price != wanted.price:
             problems.append(f"{sku}: Amazon {listing and listing['quantity']} @ {amazon_price}, "
-                            f"PrestaShop {wanted.quantity} @ {wanted.price}")
+                            f"PrestaShop {quantity} @ {wanted.price}")
     return checked, problems
 
 
@@ -170,17 +181,25 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
                 time.sleep(0.5)
             raise RuntimeError(f"{label}: the queue did not drain")
 
-        # The merchant's products are listed on Amazon (created in Seller Central); the sync reads them
-        # first: a full sync before that is refused, as it would create incomplete listings.
+        # The merchant's products are listed on Amazon (created in Seller Central), except a few never
+        # listed there, and one is fulfilled by Amazon (FBA); all of them change in the shop below. The
+        # sync reads the listings first: a full sync before that is refused, as it would create
+        # incomplete listings.
         listed = expected_listings(conn, TABLES, SyncConfig.model_validate(config), MARKETPLACE)
+        unlisted = {_sku(conn, *offer) for offer in catalogue.offers[1:4]}
+        fba = {_sku(conn, *catalogue.offers[4])}
         for sku in listed:
-            httpx.put(f"{sim_url}/_simulator/listings/{sku}", json={}).raise_for_status()
+            if sku not in unlisted:
+                httpx.put(f"{sim_url}/_simulator/listings/{sku}",
+                          json={"fulfillment": "AMAZON_EU"} if sku in fba else {}).raise_for_status()
         read = reconcile_handler.handler({}, LambdaContext())
         say(f"      Amazon's listings read: {read['listings_read']} listings, {read['drift']} differ from PrestaShop")
         first = export({"mode": "full"})
         until_quiet("first full sync", first["feed_ids"])
-        say(f"      first full sync: {first['messages']} offers sent in {first['feeds_submitted']} feed(s), "
+        say(f"      first full sync: {first['messages']} message(s) sent in {first['feeds_submitted']} feed(s), "
             "as a merchant does after set-up")
+        say(f"      {first['not_on_amazon']} SKU(s) Amazon has no listing for: nothing sent; "
+            f"{first['fba_quantities_withheld']} FBA SKU(s): price only")
 
         say("[3/6] The shop and its POS change stock and prices with plain SQL")
         changes = 0
@@ -223,7 +242,8 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         say("[5/6] Report")
         errors = ack_handler.runtime().state.sku_errors()
         rejected = {e.sku for e in errors if e.severity == "ERROR"}
-        checked, mismatches = amazon_matches_prestashop(db, ack_handler.runtime().config, sim_url, rejected)
+        checked, mismatches = amazon_matches_prestashop(db, ack_handler.runtime().config, sim_url, rejected,
+                                                        fba, unlisted)
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM ps_amazon_sync_log")
             queue_after = int(cur.fetchone()[0])  # type: ignore[index]
@@ -253,11 +273,17 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
         say(f"      {len(open_sales)} sale(s) without an end in PrestaShop run on Amazon until it ends them "
             "(amazon-sync status lists them)")
         incomplete = sorted(sku for sku, item in listings.items() if not item["complete"])
-        say(f"      {len(incomplete)} SKU(s) Amazon had no listing for now have an incomplete one (offer only)")
+        not_created = sorted(sku for sku in unlisted if sku not in listings)
+        say(f"      {len(not_created)} of {len(unlisted)} SKU(s) Amazon had no listing for were not created "
+            f"({len(incomplete)} incomplete listing(s) on Amazon)")
+        left_alone = sorted(sku for sku in fba if listings[sku]["fulfillment"] == "AFN"
+                            and all(h["quantity"] is None for h in listings[sku]["history"]))
+        say(f"      {len(left_alone)} FBA SKU(s) left alone: price sent, quantity never (Amazon counts its stock)")
         summary = {
             "offers": len(catalogue.offers),
             "sales_ended": {"sku": ended_sku, "removed_on_amazon": not sale_left},
             "open_ended_sales": len(open_sales), "incomplete_listings_created": len(incomplete),
+            "unknown_skus_not_created": len(not_created), "fba_skus_left_alone": len(left_alone),
             "changes_made": changes, "changes_captured": captured,
             "first_full_sync_messages": first["messages"], "feeds_sent": len(list((out / "feeds").glob("*.json"))),
             "incremental": {"rows_claimed": exported["rows_claimed"], "messages": exported["messages"],

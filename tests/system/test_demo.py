@@ -45,6 +45,10 @@ def test_demo_syncs_everything_and_cleans_up(tmp_path):
     assert summary["incremental"]["throttles_retried"] >= 1 and summary["notifications_delivered"] >= 1
     assert summary["messages_accepted"] == summary["incremental"]["messages"] - 2
     assert summary["sales_ended"]["removed_on_amazon"] and summary["open_ended_sales"] >= 1
+    # the three SKUs Amazon has no listing for changed in the shop and were not created; the FBA SKU's
+    # stock changed too and no quantity of ours ever reached its listing
+    assert summary["unknown_skus_not_created"] == 3 and summary["incomplete_listings_created"] == 0
+    assert summary["fba_skus_left_alone"] == 1
     feeds = list((out / "feeds").glob("*.json"))
     reports = list((out / "reports").glob("*.json"))
     assert len(feeds) == summary["feeds_sent"] >= 2 and len(reports) == len(feeds)
