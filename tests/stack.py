@@ -107,6 +107,9 @@ class Stack:
             self.advance(10)
             self.amazon._json_window.events.clear()  # the 5-per-5-minutes window, in test time
             self.runtime.state.table.delete_item(Key={"pk": "SUBMISSIONS", "sk": "SUBMISSIONS"})
+            # getFeedDocument's usage plan (one every 45 s), ours and Amazon's: in test time both are full again
+            self.runtime.state.table.delete_item(Key={"pk": "BUCKET#getFeedDocument", "sk": "BUCKET"})
+            self.amazon._buckets["getFeedDocument"].tokens = float(self.amazon._buckets["getFeedDocument"].burst)
             ack = self.ack()
             if (summary.rows_claimed == 0 and ack.feeds_in_flight == 0 and ack.queue_depth == 0):
                 return
