@@ -9,8 +9,11 @@ from __future__ import annotations
 from amazon_sync.services.steps import Step, StepObserver
 
 
-class CrashPoint(Exception):
-    """The run stopped at a named step."""
+class CrashPoint(BaseException):
+    """The run stopped at a named step.
+
+    A BaseException, like the SystemExit of a Lambda timeout: a crash is not an error the services handle,
+    so no ``except Exception`` of theirs may turn it into an orderly failure that releases the claims."""
 
 
 def crash_at(*steps: Step) -> StepObserver:

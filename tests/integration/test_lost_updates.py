@@ -20,6 +20,7 @@ from amazon_sync.services.export import ExportRequest
 from amazon_sync_devkit.catalogue import CatalogueSpec
 from amazon_sync_devkit.crashes import CrashPoint, crash_at
 from tests.conftest import MARKETPLACE_FR
+from tests.stack import base_config
 
 
 def catalogue_sale(stack, reduction=0.05, start="0000-00-00 00:00:00", end="0000-00-00 00:00:00"):
@@ -40,8 +41,12 @@ def delete_product(stack, product):
 
 
 def synced(make_stack, **config):
+    # These sequences rename SKUs and create new ones, which the merchant lets the sync create on Amazon;
+    # the full sync follows a reconciliation, as the export requires.
+    marketplace = {**base_config()["marketplaces"][0], "send_to_skus_not_on_amazon": True}
     stack = make_stack(CatalogueSpec(products=12, seed=7, combination_share=0.4, specific_price_share=0,
-                                     unicode_skus=False), **config)
+                                     unicode_skus=False), **{"marketplaces": [marketplace], **config})
+    stack.listed_and_read()
     stack.export(mode="full")
     stack.sync_until_quiet()
     assert stack.mismatches() == []
