@@ -18,11 +18,15 @@ _USER = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")
 _HOST = re.compile(r"^[A-Za-z0-9_.%:-]{1,255}$")
 _DATABASE = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 
-# What each of the sync's own tables is used for at run time (adapters/mysql/eventlog.py, schema.require_log).
+# What each of the sync's own tables is used for at run time (adapters/mysql/eventlog.py, listings.py,
+# schema.require_log).
 RUNTIME_OWN_TABLES = {
     "amazon_sync_log": "SELECT, INSERT, UPDATE, DELETE",   # claim, continuation rows, release, delete
     "amazon_sync_offer_state": "SELECT, INSERT, UPDATE",   # remember / forget what Amazon accepted
-    "amazon_sync_meta": "SELECT, INSERT, UPDATE",          # the schema version check, the price calendar
+    # the schema version check, the price calendar, the pending listings report (set and cleared)
+    "amazon_sync_meta": "SELECT, INSERT, UPDATE, DELETE",
+    "amazon_sync_listing": "SELECT, INSERT, UPDATE, DELETE",  # what Amazon shows: upsert, forget delisted SKUs
+    "amazon_sync_drift": "SELECT, INSERT, UPDATE, DELETE",    # reconciliation findings: upsert, resolve
 }
 # The installer creates, upgrades and drops the sync's tables and writes the schema version; the triggers
 # run as their definer (the installer), who therefore needs INSERT on the log.

@@ -102,6 +102,9 @@ def test_the_whole_pipeline_runs_with_only_the_printed_grants(least_privilege, s
         monkeypatch.setenv(name, value)
     stack = dataclasses.replace(stack, runtime=Runtime.from_env())
     assert stack.runtime.database.user == "amazon_sync"
+    # the reconciliation a merchant runs before the full sync: as the runtime user, it writes the listings
+    # and the findings tables and the pending report in the meta table
+    stack.listed_and_read()
     stack.export(mode="full")
     stack.advance()
     stack.ack()
