@@ -214,7 +214,8 @@ def test_poll_shows_progress_on_a_terminal(make_stack, capsys, monkeypatch):
     stack.advance()
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     code, out, err = run(capsys, "poll")
-    assert code == 0 and "checked    1 feed(s)" in err and "1 accepted" in out
+    # one offer is two messages since quantity and price went into messages of their own
+    assert code == 0 and "checked    1 feed(s)" in err and "2 accepted, 0 rejected" in out
 
 
 def test_release_command_frees_attention_feeds(make_stack, capsys):

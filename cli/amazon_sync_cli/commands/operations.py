@@ -60,8 +60,9 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
               for e in runtime.state.sku_errors(limit=5)]
     attention = [{"feed_id": f.feed_id, "intent": f.intent_id, "marketplace": f.marketplace_id,
                   "reason": f.attention, "since": f.attention_at} for f in runtime.state.feeds_needing_attention()]
-    runs = {kind: runtime.state.last_run(kind) for kind in ("export", "ack", "reconcile")}
-    failures = {kind: runtime.state.last_failure(kind) for kind in ("export", "ack")}
+    kinds = ("export", "ack", "reconcile")
+    runs = {kind: runtime.state.last_run(kind) for kind in kinds}
+    failures = {kind: runtime.state.last_failure(kind) for kind in kinds}
     lines = [f"queue depth        {stats.pending_rows:,} rows ({stats.pending_offers:,} offers)",
              f"oldest change      {stats.oldest_pending_age_seconds:,.0f} s ago" if stats.pending_rows
              else "oldest change      -",

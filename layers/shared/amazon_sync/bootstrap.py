@@ -292,17 +292,19 @@ def deadline_in(seconds: float) -> Callable[[], float]:
 
 def read_credentials(secret_arn: str) -> SpApiCredentials:
     try:
-        return SpApiCredentials.model_validate_json(secret_string(secret_arn))
+        text = secret_string(secret_arn)
+    except ConfigurationError as exc:  # "cannot read secret ARN: reason": say which secret it is
+        raise ConfigurationError(str(exc).replace("cannot read secret", "cannot read SP-API secret", 1)) from None
+    except Exception as exc:  # Powertools raises GetParameterError for every Secrets Manager failure
+        raise ConfigurationError(f"cannot read SP-API secret {secret_arn}: {exc}") from None
+    try:
+        return SpApiCredentials.model_validate_json(text)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" or not e["loc"] for e in exc.errors()):
             raise ConfigurationError(f"SP-API secret {secret_arn} is not a JSON object with lwa_app_id, "
                                      "lwa_client_secret and refresh_token") from None
         fields = ", ".join(str(e["loc"][0]) for e in exc.errors())
         raise ConfigurationError(f"SP-API secret {secret_arn} lacks or has bad: {fields}") from None
-    except ConfigurationError:
-        raise
-    except Exception as exc:  # Powertools raises GetParameterError for every Secrets Manager failure
-        raise ConfigurationError(f"cannot read SP-API secret {secret_arn}: {exc}") from None
 
 
 _shared: Runtime | None = None
