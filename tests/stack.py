@@ -68,14 +68,16 @@ class Stack:
             self.amazon.add_listing(sku, fulfillment="AMAZON_EU" if sku in fba else None)
         return chosen
 
-    def listed_and_read(self, in_step: bool = True) -> ReconcileSummary:
-        """Every catalogue SKU listed on Amazon (showing PrestaShop's values when ``in_step``, as after an
-        earlier sync; bare listings otherwise) and read by a reconciliation, as before a merchant's full sync."""
-        skus = self.list_on_amazon()
+    def listed_and_read(self, in_step: bool = True, marketplace: str = MARKETPLACE_FR) -> ReconcileSummary:
+        """Every catalogue SKU listed on Amazon (showing PrestaShop's values in ``marketplace`` when
+        ``in_step``, as after an earlier sync; bare listings otherwise) and read by a reconciliation, as
+        before a merchant's full sync."""
+        expected = self.expected(marketplace)
+        skus = self.list_on_amazon(sorted(expected))
         if in_step:
-            for sku, (quantity, price, _) in self.expected().items():
+            for sku, (quantity, price, _) in expected.items():
                 if sku in skus:
-                    change_listing(self.amazon, sku, ListingChange(marketplaceId=MARKETPLACE_FR, quantity=quantity,
+                    change_listing(self.amazon, sku, ListingChange(marketplaceId=marketplace, quantity=quantity,
                                                                    price=float(price)))
         summary = self.reconcile()
         assert summary.failures == [] and all(r.state == "read" for r in summary.marketplaces), summary

@@ -9,11 +9,9 @@ sit in memory, and the presigned URL, valid 5 minutes, is fetched right before t
 from __future__ import annotations
 
 from datetime import datetime
-from typing import BinaryIO, Literal, Protocol
+from typing import Any, BinaryIO, Literal, Protocol
 
-import httpx
 from pydantic import BaseModel, ConfigDict
-from sp_api.api import Reports
 
 from amazon_sync.adapters.spapi import SpApiClient, _EmptyAnswer, _parse
 from amazon_sync.domain.listings_report import REPORT_TYPE
@@ -54,7 +52,12 @@ class ReportsGateway(Protocol):
 
 
 class SpApiReports(SpApiClient):
-    client_class = Reports
+    def api_class(self) -> type[Any]:
+        """The Reports API, imported only when a client is built (sp_api and httpx are not cold-start costs)."""
+        from sp_api.api import Reports
+
+        reports: type[Any] = Reports
+        return reports
 
     def request_listings_report(self, marketplace_id: str) -> str:
         def create() -> str:
@@ -69,6 +72,8 @@ class SpApiReports(SpApiClient):
                                                       "getReport"))
 
     def download(self, document_id: str, target: BinaryIO) -> DownloadedReport:
+        import httpx
+
         def fetch() -> DownloadedReport:
             document = _parse(_ReportDocument, self.client.get_report_document(document_id).payload,
                               "getReportDocument")
