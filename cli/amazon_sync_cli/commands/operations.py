@@ -75,7 +75,7 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
     lines += [f"  {a['feed_id'] or a['intent']} {a['marketplace']}: {a['reason']}" for a in attention]
     for kind, run in runs.items():
         lines.append(f"last {kind:<13}{_ago(run['at'], now) if run else 'never'}")
-        failure = failures.get(kind)  # reconciliation failures are per marketplace, in its own summary
+        failure = failures[kind]
         if failure:
             lines.append(f"  last failure     {_ago(failure['at'], now)}: {failure['reason']}")
     # Sales PrestaShop gives no end: sent with a far end_at, so they run on Amazon until PrestaShop's ends.
