@@ -119,7 +119,8 @@ def build_layer() -> Path:
 
 def runtime_sdk() -> Path:
     """boto3 as the python3.12 runtime provides it (at the version the project pins for local runs)."""
-    pin = next(line.strip() for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
+    # the lock carries hashes: "boto3==1.2.3 \\" continues on the next lines
+    pin = next(line.split()[0] for line in (ROOT / "requirements-dev.txt").read_text().splitlines()
                if line.startswith("boto3=="))
     target = WORK / ("runtime-" + pin.replace("==", "-"))
     if not (target / "boto3").is_dir():
