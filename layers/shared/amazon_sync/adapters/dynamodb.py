@@ -366,14 +366,17 @@ class StateStore:
 
     # -- sales sent without an end -----------------------------------------------------------------
 
-    def note_open_ended_sale(self, marketplace_id: str, sku: str, open_ended: bool, now: float) -> None:
-        """A sale sent to Amazon with PrestaShop's window open at the end (or no longer so)."""
-        key = {"pk": f"OPENSALE#{marketplace_id}#{sku}", "sk": "OPENSALE"}
-        if open_ended:
-            self.table.put_item(Item=_to_item({**key, "marketplace_id": marketplace_id, "sku": sku, "since": now,
-                                               "gsi1pk": OPEN_SALES, "gsi1sk": f"{marketplace_id}#{sku}"}))
-        else:
-            self.table.delete_item(Key=key)
+    def note_open_ended_sales(self, marketplace_id: str, changes: dict[str, bool], now: float) -> None:
+        """Sales sent to Amazon with PrestaShop's window open at the end (True), or no longer so (False).
+        Written in batches of 25: a first full sync changes thousands at once."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
+            for sku, open_ended in changes.items():
+                key = {"pk": f"OPENSALE#{marketplace_id}#{sku}", "sk": "OPENSALE"}
+                if open_ended:
+                    writer.put_item(Item=_to_item({**key, "marketplace_id": marketplace_id, "sku": sku, "since": now,
+                                                   "gsi1pk": OPEN_SALES, "gsi1sk": f"{marketplace_id}#{sku}"}))
+                else:
+                    writer.delete_item(Key=key)
 
     def open_ended_sales(self, marketplace_id: str | None = None, limit: int = 10000) -> list[tuple[str, str]]:
         """(marketplace, SKU) of the sales on Amazon that end only when PrestaShop's does."""

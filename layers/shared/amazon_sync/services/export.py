@@ -126,6 +126,7 @@ class MarketplaceRun:
     feeds: int = 0
     full: bool = False
     open_sales: set[str] | None = None  # SKUs known to have an open-ended sale here; None: not recorded
+    open_sales_changed: dict[str, bool] = field(default_factory=dict)  # written once per document
     listings_read: bool = False  # Amazon's listings were read: only SKUs Amazon has get offers
 
 
@@ -312,6 +313,7 @@ class Exporter:
             for document in self._documents(run, keys, in_flight, request, summary, skip=out_of_budget,
                                             taken=express_offers):
                 self._dispatch(run, progress, document)
+            self._save_open_ended_sales(run)
         unsent, every_product_unsent = progress.unsent, progress.every_product_unsent
         if progress.continuation:
             summary.continuation_rows = self.log.add_rows((key, "product") for key in sorted(
@@ -539,11 +541,16 @@ class Exporter:
         summary.open_ended_sales += int(open_ended)
         if run.open_sales is None or open_ended == (planned.sku in run.open_sales):
             return
-        self.state.note_open_ended_sale(run.config.marketplace_id, planned.sku, open_ended, self.now())
+        run.open_sales_changed[planned.sku] = open_ended
         if open_ended:
             run.open_sales.add(planned.sku)
         else:
             run.open_sales.discard(planned.sku)
+
+    def _save_open_ended_sales(self, run: MarketplaceRun) -> None:
+        if run.open_sales_changed:
+            self.state.note_open_ended_sales(run.config.marketplace_id, run.open_sales_changed, self.now())
+            run.open_sales_changed = {}
 
     def _record_problems(self, offer: Offer, marketplace: MarketplaceConfig) -> None:
         now = self.now()
@@ -555,6 +562,7 @@ class Exporter:
                 first_seen=now, last_seen=now))
 
     def _dispatch(self, run: MarketplaceRun, progress: BatchProgress, document: FeedDocument) -> None:
+        self._save_open_ended_sales(run)
         if not progress.can_submit(run):
             progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
             return
