@@ -161,11 +161,14 @@ class FeedSplitter:
     _parts: list[bytes] = field(default_factory=list)
     _refs: list[FeedMessageRef] = field(default_factory=list)
     _size: int = 0
+    _header_bytes: bytes = b""
 
     def _header(self) -> bytes:
-        header = {"sellerId": self.marketplace.seller_id, "version": "2.0",
-                  "issueLocale": self.marketplace.issue_locale}
-        return b'{"header":' + json.dumps(header, separators=(",", ":")).encode() + b',"messages":['
+        if not self._header_bytes:
+            header = {"sellerId": self.marketplace.seller_id, "version": "2.0",
+                      "issueLocale": self.marketplace.issue_locale}
+            self._header_bytes = b'{"header":' + json.dumps(header, separators=(",", ":")).encode() + b',"messages":['
+        return self._header_bytes
 
     def _fits(self, parts: list[bytes]) -> bool:
         if not self._refs and len(parts) == 1:
@@ -193,10 +196,12 @@ class FeedSplitter:
         that are full."""
         bodies = message_bodies(1, planned, self.marketplace, self.now)
         finished: list[FeedDocument] = []
-        if not self._fits(self._encode(bodies)):
-            document = self.flush()
-            finished += [document] if document else []
         encoded = self._encode(bodies)
+        if not self._fits(encoded):
+            document = self.flush()
+            if document:
+                finished.append(document)
+                encoded = self._encode(bodies)  # numbered from 1 again in the new document
         if self._fits(encoded):
             for number, part in enumerate(encoded):
                 self._append(planned, number, part)
