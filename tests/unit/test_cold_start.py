@@ -1,6 +1,7 @@
 """What importing a handler costs: only what every invocation needs (the figures: make bench-coldstart)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +14,21 @@ ROOT = Path(__file__).resolve().parents[2]
 # needed by some paths only: the first feed (sp_api, httpx), a YAML configuration, the X-Ray SDK when
 # switched on, boto3 by the first call to AWS
 ON_DEMAND = ("boto3", "sp_api", "httpx", "yaml", "aws_xray_sdk")
+# the other functions' services (and the Reports client): never needed by this function
+EXPORT = ("amazon_sync.services.export", "amazon_sync.services.express")
+ACK = ("amazon_sync.services.acknowledge",)
+RECONCILE = ("amazon_sync.services.reconcile", "amazon_sync.adapters.reports")
 
 
-@pytest.mark.parametrize("function, module", [("export", "export_handler"), ("ack", "ack_handler")])
-def test_importing_a_handler_loads_nothing_a_path_may_not_need(function, module):
+@pytest.mark.parametrize("function, module, others", [("export", "export_handler", ACK + RECONCILE),
+                                                      ("ack", "ack_handler", EXPORT + RECONCILE)])
+def test_importing_a_handler_loads_nothing_a_path_may_not_need(function, module, others):
+    unwanted = ON_DEMAND + others
     code = (f"import json, sys; sys.path.insert(0, {str(ROOT / 'functions' / function)!r}); import {module}; "
-            f"print(json.dumps(sorted(m for m in {ON_DEMAND!r} if m in sys.modules)))")
+            f"print(json.dumps(sorted(m for m in {unwanted!r} if m in sys.modules)))")
     env = {"PATH": "/usr/bin:/bin", "AWS_REGION": "eu-west-1", "AWS_DEFAULT_REGION": "eu-west-1",
-           "LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": function, "POWERTOOLS_TRACE_DISABLED": "true"}
+           "LAMBDA_TASK_ROOT": "/var/task", "AWS_LAMBDA_FUNCTION_NAME": function, "POWERTOOLS_TRACE_DISABLED": "true",
+           **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}  # a worktree's sources
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert json.loads(done.stdout.splitlines()[-1]) == []
 

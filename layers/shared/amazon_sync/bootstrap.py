@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pymysql
 from aws_lambda_powertools import Logger
@@ -25,7 +25,6 @@ from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.mysql.schema import Tables, require_log
 from amazon_sync.adapters.mysql.settings import DatabaseSettings, describe_errors
-from amazon_sync.adapters.reports import ReportsGateway, SpApiReports
 from amazon_sync.adapters.s3 import S3DocumentStore
 from amazon_sync.adapters.secrets import secret_string
 from amazon_sync.adapters.spapi import (
@@ -39,10 +38,14 @@ from amazon_sync.adapters.spapi import (
 )
 from amazon_sync.config import SyncConfig, load_config
 from amazon_sync.errors import ConfigurationError, DatabaseAccessDenied
-from amazon_sync.services.acknowledge import Acknowledger, AckSettings
-from amazon_sync.services.export import Exporter
-from amazon_sync.services.express import ExpressLane
-from amazon_sync.services.reconcile import Reconciler
+
+if TYPE_CHECKING:
+    # Each function imports the service it runs when it first builds it: the export's cold start does
+    # not pay for the acknowledgment's, the reconciliation's or the Reports client's modules.
+    from amazon_sync.adapters.reports import ReportsGateway, SpApiReports
+    from amazon_sync.services.acknowledge import Acknowledger, AckSettings
+    from amazon_sync.services.export import Exporter
+    from amazon_sync.services.reconcile import Reconciler
 
 logger = Logger(child=True)
 # How long a warm execution environment keeps the secrets, the configuration and its connection before
@@ -224,6 +227,9 @@ class Runtime:
     def exporter(self, remaining_seconds: Callable[[], float] | None = None,
                  on_throttle: Callable[[str], None] | None = None, **overrides: Any) -> Exporter:
         """``remaining_seconds`` is the Lambda's clock; elsewhere (the CLI) a run gets the same 900 s."""
+        from amazon_sync.services.export import Exporter
+        from amazon_sync.services.express import ExpressLane
+
         remaining_seconds = remaining_seconds or deadline_in(EXPORT_DEADLINE_SECONDS)
         conn = self.connection()
         overrides.setdefault("express", ExpressLane(self.listings_for(on_throttle)))
@@ -234,6 +240,8 @@ class Runtime:
                         remaining_seconds=remaining_seconds, lease_seconds=self.settings.lease_seconds, **overrides)
 
     def reports_for(self, deadline: Callable[[], float] | None = None) -> Callable[[str], ReportsGateway]:
+        from amazon_sync.adapters.reports import SpApiReports
+
         endpoints = self.settings.endpoints
 
         def build(marketplace_id: str) -> ReportsGateway:
@@ -249,6 +257,8 @@ class Runtime:
 
     def reconciler(self, remaining_seconds: Callable[[], float] | None = None, **overrides: Any) -> Reconciler:
         """``remaining_seconds`` is the Lambda's clock; elsewhere (the CLI) a run gets the same 900 s."""
+        from amazon_sync.services.reconcile import Reconciler
+
         remaining_seconds = remaining_seconds or deadline_in(RECONCILE_DEADLINE_SECONDS)
         conn = self.connection()
         return Reconciler(log=EventLog(conn, self.tables), reader=OfferReader(conn, self.tables, self.config.sku_field),
@@ -258,6 +268,8 @@ class Runtime:
 
     def acknowledger(self, remaining_seconds: Callable[[], float] | None = None,
                      settings: AckSettings | None = None, **overrides: Any) -> Acknowledger:
+        from amazon_sync.services.acknowledge import Acknowledger
+
         remaining_seconds = remaining_seconds or deadline_in(ACK_DEADLINE_SECONDS)
         conn = self.connection()
         return Acknowledger(log=EventLog(conn, self.tables), state=self.state, store=self.store,
@@ -267,6 +279,8 @@ class Runtime:
 
     def ack_settings(self, **changes: Any) -> AckSettings:
         """The acknowledgment's settings from the deployment and the configuration document."""
+        from amazon_sync.services.acknowledge import AckSettings
+
         hours = self.config.attention_release_after_hours
         return AckSettings(lease_seconds=self.settings.lease_seconds,
                            temporary_codes=tuple(self.config.temporary_issue_codes),
