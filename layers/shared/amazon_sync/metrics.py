@@ -6,11 +6,12 @@ dashboard or an alarm names is one of these.
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from amazon_sync.services.acknowledge import AckSummary
-from amazon_sync.services.export import ExportSummary
-from amazon_sync.services.reconcile import ReconcileSummary
+if TYPE_CHECKING:  # each function imports its own service only
+    from amazon_sync.services.acknowledge import AckSummary
+    from amazon_sync.services.export import ExportSummary
+    from amazon_sync.services.reconcile import ReconcileSummary
 
 NAMESPACE = "PrestaShopAmazonSync"
 
