@@ -6,7 +6,10 @@ from pathlib import Path
 import pytest
 
 from amazon_sync.bootstrap import use_runtime
+from amazon_sync.services.export import ExportRequest
 from amazon_sync_devkit.aws_fixtures import create_idempotency_table
+from amazon_sync_devkit.crashes import CrashPoint, crash_at
+from tests.conftest import MARKETPLACE_FR
 from tests.integration.test_ack import LambdaContextStub
 from tests.integration.test_export import change_stock
 
@@ -209,3 +212,32 @@ def test_reconcile_events_run_and_publish_metrics(handlers, capsys):
     assert first == again and stack.amazon.calls["createReport"] == created + 1  # one tick, one run
     bad = reconcile_handler.handler({"marketplace": "x"}, LambdaContextStub())
     assert "bad reconciliation event" in bad["error"]
+
+
+def metric_values(output, name):
+    """The values of one metric in the EMF documents printed (Powertools writes a list per name)."""
+    values = []
+    for line in output.splitlines():
+        if line.startswith("{") and "_aws" in line and name in (document := json.loads(line)):
+            value = document[name]
+            values.extend(value if isinstance(value, list) else [value])
+    return values
+
+
+def test_a_marketplace_held_back_by_an_unresolved_intent_is_published(handlers, capsys):
+    stack, export_handler, _ = handlers
+    change_stock(stack, *stack.catalogue.offers[0], 3)
+    # a run dies right after createFeed, before it records Amazon's feed id; Amazon's getFeeds then fails
+    with pytest.raises(CrashPoint):
+        stack.runtime.exporter(on_step=crash_at("after_create_feed")).run(ExportRequest())
+    # (raised in-process, the crash let the run give its lease back; a killed run's lease would expire)
+    stack.amazon.faults.throttle["getFeeds"] = 50
+    capsys.readouterr()
+    blocked = export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
+    assert blocked["marketplaces_blocked"] == [MARKETPLACE_FR] and blocked["feeds_submitted"] == 0
+    assert metric_values(capsys.readouterr().out, "MarketplacesBlocked") == [1.0]
+
+    stack.amazon.faults.throttle.clear()  # getFeeds answers: the intent is adopted, nothing is held back
+    resolved = export_handler.handler(event("export-manual-incremental.json"), LambdaContextStub())
+    assert resolved["marketplaces_blocked"] == [] and resolved["recovered_intents"] == 1
+    assert metric_values(capsys.readouterr().out, "MarketplacesBlocked") == [0.0]

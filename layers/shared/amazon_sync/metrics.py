@@ -59,6 +59,8 @@ ACK_METRICS: dict[str, tuple[str, str]] = {
 FEED_PROCESSING_SECONDS = "FeedProcessingSeconds"
 # 1 for a run that could not do its work (its reason is logged at ERROR and shown by `amazon-sync status`)
 EXPORT_FAILURES = "ExportFailures"
+# marketplaces where nothing may be submitted until a crashed run's feed is found (or not) on Amazon
+MARKETPLACES_BLOCKED = "MarketplacesBlocked"
 ACK_FAILURES = "AckFailures"
 # a manual invocation with an event the function refuses, and a notification that is not one
 BAD_EVENTS = "BadEvents"
@@ -80,7 +82,8 @@ RECONCILE_METRICS: dict[str, tuple[str, str]] = {
 QUEUE_METRICS = {"QueueDepth", "PendingOffers", "OldestPendingAgeSeconds", "FeedsInFlight",
                  "OldestFeedInFlightAgeSeconds", "FailedRows", "FeedsNeedingAttention"}
 
-ALL_METRIC_NAMES = {*EXPORT_METRICS, *ACK_METRICS, FEED_PROCESSING_SECONDS, EXPORT_FAILURES, ACK_FAILURES,
+ALL_METRIC_NAMES = {*EXPORT_METRICS, *ACK_METRICS, FEED_PROCESSING_SECONDS, EXPORT_FAILURES, MARKETPLACES_BLOCKED,
+                    ACK_FAILURES,
                     BAD_EVENTS, BAD_NOTIFICATIONS, *RECONCILE_METRICS}
 
 
@@ -93,6 +96,7 @@ def publish_export(sink: MetricsSink, summary: ExportSummary) -> None:
     for name, (unit, attribute) in EXPORT_METRICS.items():
         sink.add_metric(name=name, unit=unit, value=float(values[attribute]))
     sink.add_metric(name=EXPORT_FAILURES, unit="Count", value=1.0 if summary.failure else 0.0)
+    sink.add_metric(name=MARKETPLACES_BLOCKED, unit="Count", value=float(len(summary.marketplaces_blocked)))
 
 
 def publish_reconcile(sink: MetricsSink, summary: ReconcileSummary) -> None:
