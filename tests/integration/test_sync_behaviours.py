@@ -170,3 +170,26 @@ def test_internal_error_is_retried_a_bounded_number_of_times_and_shown(make_stac
     stack.advance()
     stack.ack(settings=AckSettings(backoff_seconds=0))
     assert stack.log_count(FAILED) == 1 and stack.log_count(PENDING) == 0
+
+
+# -- price rules that leave nothing to sell at -------------------------------------------------------
+
+def test_a_price_the_rules_make_zero_or_less_is_never_sent_and_is_named(make_stack):
+    fr = {**base_config()["marketplaces"][0], "price": {"markup_fixed": "-5"}}
+    stack = make_stack(marketplaces=[fr])
+    stack.listed_and_read()  # every SKU on Amazon, in step with the shop
+    product, sku = simple_offer(stack)
+    price_before = stack.amazon.listings[sku].price(MARKETPLACE_FR)
+    stack.db.sql("UPDATE ps_product_shop SET price = 2 WHERE id_product = %s", (product,))
+    change_stock(stack, product, 0, 9)
+    summary = stack.export()
+    assert summary.offer_errors == 1
+    messages = [m for d in stack.documents() for m in d["messages"] if m["sku"] == sku]
+    assert [p["path"] for m in messages for p in m["patches"]] == ["/attributes/fulfillment_availability"]
+    [error] = stack.runtime.state.sku_errors(sku)
+    assert error.code == "PRICE_NOT_POSITIVE" and "price" in error.message
+    stack.advance()
+    stack.ack()
+    assert stack.amazon.listings[sku].quantity() == 9  # the stock still reaches Amazon
+    assert stack.amazon.listings[sku].price(MARKETPLACE_FR) == price_before  # no zero or negative price
+    assert stack.log_count() == 0

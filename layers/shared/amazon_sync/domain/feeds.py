@@ -79,19 +79,31 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+class PriceNotPositive(ValueError):
+    """A marketplace's price rules (e.g. a negative fixed markup) leave zero or less: never sent to Amazon."""
+
+
 def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity: bool,
                  last_accepted: AcceptedOffer | None) -> PlannedMessage | None:
     """What to send for a sendable offer; None when the marketplace gets nothing for it.
 
-    ``last_accepted`` is what Amazon last accepted for this SKU here, if known.
+    ``last_accepted`` is what Amazon last accepted for this SKU here, if known. Raises PriceNotPositive
+    when the price rules leave a price (or sale price) of zero or less.
     """
     assert offer.sku is not None
     quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
     price = sale = None
     if marketplace.send_price and offer.price is not None:
         price = marketplace.offer_price(offer.price)
+        if price <= 0:
+            raise PriceNotPositive(f"the marketplace's price rules turn PrestaShop's price {offer.price} into "
+                                   f"{price}: the price is not sent (set price.minimum, or change the markup)")
         if offer.sale is not None:
             sale_value = marketplace.offer_price(offer.sale.price)
+            if sale_value <= 0:
+                raise PriceNotPositive(f"the marketplace's price rules turn PrestaShop's sale price "
+                                       f"{offer.sale.price} into {sale_value}: the price is not sent "
+                                       "(set price.minimum, or change the markup)")
             if sale_value < price:
                 sale = SalePrice(sale_value, offer.sale.start, offer.sale.end)
     if quantity is None and price is None:

@@ -13,7 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
@@ -27,8 +27,15 @@ from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.s3 import DocumentStore, put_json_gz
 from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.config import MarketplaceConfig, SyncConfig
-from amazon_sync.domain.feeds import FeedDocument, FeedSplitter, PlannedMessage, plan_message, split_all
-from amazon_sync.domain.model import LogKey, Offer, ShopContext
+from amazon_sync.domain.feeds import (
+    FeedDocument,
+    FeedSplitter,
+    PlannedMessage,
+    PriceNotPositive,
+    plan_message,
+    split_all,
+)
+from amazon_sync.domain.model import LogKey, Offer, OfferProblem, ShopContext
 from amazon_sync.errors import AmazonError, ConfigurationError, LeaseLost, SyncError
 from amazon_sync.services.calendar import enqueue_due_price_changes
 from amazon_sync.services.express import ExpressBooking, ExpressLane, Pacer, express_budget, oldest_first
@@ -521,7 +528,14 @@ class Exporter:
             send_quantity = run.send_quantity and not fba(offer.sku)
             summary.fba_quantities_withheld += int(run.send_quantity and not send_quantity)
             last = accepted.get(offer.sku)
-            planned = plan_message(offer, marketplace, send_quantity=send_quantity, last_accepted=last)
+            try:
+                planned = plan_message(offer, marketplace, send_quantity=send_quantity, last_accepted=last)
+            except PriceNotPositive as problem:
+                self._record_problems(replace(offer, problems=[OfferProblem("PRICE_NOT_POSITIVE", str(problem))]),
+                                      marketplace)
+                summary.offer_errors += 1
+                planned = plan_message(offer, marketplace.model_copy(update={"send_price": False}),
+                                       send_quantity=send_quantity, last_accepted=last)
             if planned is None:
                 continue
             if incremental and last is not None and last.fingerprint == planned.fingerprint:

@@ -39,7 +39,7 @@ from amazon_sync.adapters.mysql.listings import AmazonListings, Finding, Listing
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.reports import ReportsGateway, ReportStatus
 from amazon_sync.config import MarketplaceConfig, SyncConfig
-from amazon_sync.domain.feeds import plan_message
+from amazon_sync.domain.feeds import PriceNotPositive, plan_message
 from amazon_sync.domain.listings_report import AmazonListing, ReportReading, charset_of, parse_listings
 from amazon_sync.domain.model import LogKey
 from amazon_sync.errors import AmazonError, SyncError
@@ -225,7 +225,11 @@ class Reconciler:
             for offer in reader.read(context, chunk, moment):
                 if not offer.exists or not offer.sendable or offer.sku is None or marketplace.excluded(offer.sku):
                     continue
-                planned = plan_message(offer, marketplace, send_quantity=send_quantity, last_accepted=None)
+                try:
+                    planned = plan_message(offer, marketplace, send_quantity=send_quantity, last_accepted=None)
+                except PriceNotPositive:  # never sent (the export records why): only the quantity is compared
+                    planned = plan_message(offer, marketplace.model_copy(update={"send_price": False}),
+                                           send_quantity=send_quantity, last_accepted=None)
                 if planned is not None:
                     wanted[offer.sku] = Wanted(offer.id_product, offer.id_product_attribute, planned.quantity,
                                                planned.price)
