@@ -7,6 +7,7 @@ from decimal import Decimal
 from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync_devkit.catalogue import CatalogueSpec
 from tests.conftest import MARKETPLACE_FR
+from tests.stack import MARKETPLACE_DE, base_config
 
 QUICK = {"reconcile": {"settle_seconds": 0}}
 
@@ -238,3 +239,83 @@ def test_a_cached_report_serves_the_earlier_snapshot(make_stack):
     stack.advance(3600)
     fresh = stack.reconcile().marketplaces[0]
     assert fresh.drift == 1
+
+
+# -- what the listings store must not forget (found by the randomized run) --------------------------
+
+OPT_IN = {**base_config()["marketplaces"][0], "send_to_skus_not_on_amazon": True}
+
+
+def default_quantities_sent(stack, sku):
+    """Every DEFAULT availability any feed of the run carried for ``sku``."""
+    return [entry for document in stack.documents() for message in document["messages"] if message["sku"] == sku
+            for patch in message["patches"] if patch["path"] == "/attributes/fulfillment_availability"
+            for entry in patch["value"] if entry["fulfillment_channel_code"] == "DEFAULT"]
+
+
+def simple_product(stack, index=0):
+    product = [p for p, a in stack.catalogue.offers if a == 0][index]
+    return product, stack.expected_sku(product, 0)
+
+
+def test_an_fba_sku_prestashop_renamed_gets_no_default_quantity_after_a_reconciliation(make_stack):
+    stack = make_stack(CatalogueSpec(products=10, seed=9, unicode_skus=False), marketplaces=[OPT_IN], **QUICK)
+    product, fba_sku = simple_product(stack)
+    stack.list_on_amazon(fba=(fba_sku,))
+    stack.reconcile()
+    stack.export(mode="full")
+    stack.sync_until_quiet()
+    assert stack.amazon.listings[fba_sku].fulfillment() == "AFN"
+
+    stack.db.sql("UPDATE ps_product SET reference = 'RENAMED-FROM-FBA' WHERE id_product = %s", (product,))
+    stack.reconcile()  # Amazon still shows the FBA SKU; PrestaShop no longer has it
+    stack.db.sql("UPDATE ps_stock_available SET quantity = quantity + 3 WHERE id_product = %s", (product,))
+    stack.sync_until_quiet()
+    assert default_quantities_sent(stack, fba_sku) == []
+    assert stack.amazon.listings[fba_sku].fulfillment() == "AFN"  # not DUAL: no merchant entry beside it
+
+
+def test_a_sku_prestashop_takes_from_an_fba_listing_gets_no_default_quantity(make_stack):
+    stack = make_stack(CatalogueSpec(products=10, seed=9, unicode_skus=False), marketplaces=[OPT_IN], **QUICK)
+    stack.list_on_amazon()
+    stack.amazon.add_listing("AMAZON-ONLY-FBA", fulfillment="AMAZON_EU")  # a SKU PrestaShop does not have yet
+    stack.change_behind_our_back("AMAZON-ONLY-FBA", price=30.0)
+    stack.reconcile()
+    stack.export(mode="full")
+    stack.sync_until_quiet()
+
+    product, _ = simple_product(stack)  # the merchant gives a shop product the FBA listing's SKU
+    stack.db.sql("UPDATE ps_product SET reference = 'AMAZON-ONLY-FBA' WHERE id_product = %s", (product,))
+    stack.sync_until_quiet()
+    assert default_quantities_sent(stack, "AMAZON-ONLY-FBA") == []
+    assert stack.amazon.listings["AMAZON-ONLY-FBA"].fulfillment() == "AFN"
+
+
+def test_a_renamed_sku_gets_stock_zero_when_a_reconciliation_ran_before_the_export(make_stack):
+    stack = synced_stack(make_stack, products=10)  # SKUs Amazon lacks are not sent to (no opt-in)
+    product, old_sku = simple_product(stack)
+    stack.db.sql("UPDATE ps_stock_available SET quantity = 6 WHERE id_product = %s", (product,))
+    stack.sync_until_quiet()
+    assert stack.amazon.listings[old_sku].quantity() == 6
+
+    stack.db.sql("UPDATE ps_product SET reference = 'RENAMED-MFN' WHERE id_product = %s", (product,))
+    stack.reconcile()  # before the export has zeroed the old SKU
+    stack.sync_until_quiet()
+    assert stack.amazon.listings[old_sku].quantity() == 0
+    assert "RENAMED-MFN" not in stack.amazon.listings  # not created: Amazon has no listing for it
+
+
+def test_an_sku_fba_in_another_marketplace_of_the_seller_gets_no_default_quantity(make_stack):
+    # the German listing is FBA; the French marketplace, which sends quantity, has no listing for the SKU and
+    # may create one: merchant quantity is kept per seller and SKU, so it would land beside AMAZON_EU
+    stack = make_stack(CatalogueSpec(products=10, seed=9, unicode_skus=False),
+                       marketplaces=[OPT_IN, {**OPT_IN, "marketplace_id": MARKETPLACE_DE, "country": "DE",
+                                              "send_quantity": False}], **QUICK)
+    _, fba_sku = simple_product(stack)
+    stack.list_on_amazon([sku for sku in sorted(stack.expected()) if sku != fba_sku])
+    stack.amazon.add_listing(fba_sku, marketplace_ids=[MARKETPLACE_DE], fulfillment="AMAZON_EU")
+    stack.reconcile()
+    stack.export(mode="full")
+    stack.sync_until_quiet()
+    assert default_quantities_sent(stack, fba_sku) == []
+    assert stack.amazon.listings[fba_sku].fulfillment() == "AFN"

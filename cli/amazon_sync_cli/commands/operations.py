@@ -111,7 +111,7 @@ def _amazon_read(runtime: Runtime, now: float) -> dict[str, Any]:
             lines.append(f"Amazon {marketplace_id}  never read: full syncs are refused until `amazon-sync reconcile`")
             continue
         lines.append(f"Amazon {marketplace_id}  read {_ago(read.at, now)}: {read.listings:,} listings, "
-                     f"{counts['listings']:,} of them PrestaShop's ({counts['fba']:,} FBA); "
+                     f"{counts['listings']:,} of them kept for the export ({counts['fba']:,} FBA); "
                      f"drift {counts['drift']:,}, fought over {counts['fought_over']:,}, "
                      f"not on Amazon {counts['not_on_amazon']:,}, listing problems {counts['listing_problem']:,}")
     return {"marketplaces": per_marketplace, "lines": lines}

@@ -135,6 +135,7 @@ class MarketplaceRun:
     open_sales: set[str] | None = None  # SKUs known to have an open-ended sale here; None: not recorded
     open_sales_changed: dict[str, bool] = field(default_factory=dict)  # written once per document
     listings_read: bool = False  # Amazon's listings were read: only SKUs Amazon has get offers
+    seller_marketplaces: list[str] = field(default_factory=list)  # this seller's, this one included
 
 
 @dataclass
@@ -430,7 +431,9 @@ class Exporter:
         return MarketplaceRun(marketplace, context,
                               marketplace.marketplace_id in self.config.quantity_marketplaces(), splitter, None,
                               full=request.mode == "full" or any(key.id_product == 0 for key in keys),
-                              listings_read=self.listings.last_read(marketplace.marketplace_id) is not None)
+                              listings_read=self.listings.last_read(marketplace.marketplace_id) is not None,
+                              seller_marketplaces=[m.marketplace_id for m in self.config.marketplaces
+                                                   if m.seller_id == marketplace.seller_id])
 
     def _documents(self, run: MarketplaceRun, keys: dict[LogKey, bool], in_flight: set[int],
                    request: ExportRequest, summary: ExportSummary, *,
@@ -487,12 +490,15 @@ class Exporter:
         accepted = self.log.last_accepted(marketplace.marketplace_id, all_skus)
         # None: Amazon's listings were never read, so every SKU is assumed to be there
         on_amazon = self.listings.lookup(marketplace.marketplace_id, all_skus) if run.listings_read else None
+        # Merchant quantity is kept per seller and SKU (docs/amazon-behaviours.md, row 7): a SKU FBA in any
+        # marketplace of the seller would get a DEFAULT entry beside its AMAZON_* one from any of them.
+        fba_skus = self.listings.fba_skus(run.seller_marketplaces, all_skus) if run.send_quantity else set()
 
         def absent(sku: str) -> bool:
             return on_amazon is not None and sku not in on_amazon and not marketplace.send_to_skus_not_on_amazon
 
         def fba(sku: str) -> bool:
-            return on_amazon is not None and sku in on_amazon and on_amazon[sku].fba
+            return sku in fba_skus
 
         for offer in offers:
             # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon may have for it get stock 0.

@@ -241,10 +241,15 @@ class Reconciler:
         read_at = self.now()
         judge = _Judge(self, marketplace, status.createdTime.timestamp(), result, dry_run=dry_run)
         reading = ReportReading()
-        # Only the SKUs PrestaShop has are stored: they are all the export asks about. A SKU added to
-        # PrestaShop later counts as not on Amazon until the next reconciliation (docs/operations.md, 4a).
-        matched: set[str] = set()
-        to_judge: list[tuple[AmazonListing, Wanted]] = []
+        # Stored: every SKU the export may ask about. PrestaShop's SKUs; the SKUs we ever sent to (a renamed
+        # or deleted offer's old SKU must still be zeroed, which the export does only for SKUs Amazon has);
+        # and every FBA SKU, so no DEFAULT quantity reaches one whether or not PrestaShop has it today (an
+        # old SKU, or a SKU PrestaShop takes before the next reading). Other SKUs only Amazon has are not
+        # stored: a SKU added to PrestaShop later counts as not on Amazon until the next reconciliation
+        # (docs/operations.md, 4a).
+        sent = self.log.skus_sent(marketplace_id)
+        kept: set[str] = set()
+        batch: list[tuple[AmazonListing, Wanted | None]] = []
         for listing in parse_listings(lines, charset, reading):
             result.listings_read += 1
             result.fba_listings += listing.fba
@@ -255,14 +260,15 @@ class Reconciler:
             target = wanted.pop(listing.sku, None)
             if target is None:
                 result.amazon_only += 1
-            else:
-                matched.add(listing.sku)
-                to_judge.append((listing, target))
-            if len(to_judge) >= CHUNK:
-                self._store_and_judge(marketplace_id, to_judge, judge, read_at, dry_run=dry_run)
-                to_judge = []
-        if to_judge:
-            self._store_and_judge(marketplace_id, to_judge, judge, read_at, dry_run=dry_run)
+                if not listing.fba and listing.sku not in sent:
+                    continue
+            kept.add(listing.sku)
+            batch.append((listing, target))
+            if len(batch) >= CHUNK:
+                self._store_and_judge(marketplace_id, batch, judge, read_at, dry_run=dry_run)
+                batch = []
+        if batch:
+            self._store_and_judge(marketplace_id, batch, judge, read_at, dry_run=dry_run)
         result.unreadable_rows = reading.unreadable
         # what PrestaShop has and Amazon does not: never created by the export, listed here
         for sku, target in wanted.items():
@@ -271,17 +277,17 @@ class Reconciler:
                                           target.id_product_attribute, "in PrestaShop, not in Amazon's listings"))
         if dry_run:
             return
-        self.listings.forget_except(marketplace_id, matched)
+        self.listings.forget_except(marketplace_id, kept)
         self.listings.mark_read(ListingsRead(marketplace_id, read_at, status.reportId, result.listings_read))
         self.listings.record(judge.findings, read_at)
         self.listings.forget_findings_before(marketplace_id, read_at)
 
 
-    def _store_and_judge(self, marketplace_id: str, batch: list[tuple[AmazonListing, Wanted]], judge: _Judge,
-                         read_at: float, *, dry_run: bool) -> None:
+    def _store_and_judge(self, marketplace_id: str, batch: list[tuple[AmazonListing, Wanted | None]],
+                         judge: _Judge, read_at: float, *, dry_run: bool) -> None:
         if not dry_run:
             self.listings.store(marketplace_id, [listing for listing, _ in batch], read_at)
-        judge.judge(batch)
+        judge.judge([(listing, target) for listing, target in batch if target is not None])
 
 
 def _show(quantity: int | None, price: Decimal | None) -> str:

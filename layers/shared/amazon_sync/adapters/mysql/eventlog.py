@@ -270,6 +270,13 @@ class EventLog:
                         found.setdefault((int(product), int(attribute)), []).append(str(sku))
         return found
 
+    def skus_sent(self, marketplace_id: str) -> set[str]:
+        """Every SKU a message was ever submitted for in the marketplace: those that may be on Amazon
+        because of us."""
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT sku FROM {self.t.offer_state} WHERE marketplace_id = %s", (marketplace_id,))
+            return {str(row[0]) for row in cur.fetchall()}
+
     def remember_accepted(self, marketplace_id: str, messages: Sequence[FeedMessageRef],
                           unfinished: Collection[str] = ()) -> None:
         """The messages Amazon accepted: their quantity, price and fingerprint become the last accepted.

@@ -98,8 +98,7 @@ class AmazonListings:
         return len(rows)
 
     def forget_except(self, marketplace_id: str, keep: set[str]) -> int:
-        """Remove the stored SKUs the newest report did not show for PrestaShop (Amazon deleted the
-        listing, or PrestaShop no longer has the SKU)."""
+        """Remove the stored SKUs the newest report did not keep (see ``Reconciler._compare``)."""
         with self.conn.cursor() as cur:
             cur.execute(f"SELECT sku FROM {self.t.listing} WHERE marketplace_id = %s", (marketplace_id,))
             gone = [str(row[0]) for row in cur.fetchall() if str(row[0]) not in keep]
@@ -122,6 +121,21 @@ class AmazonListings:
                 for sku, quantity, price, channel, status, asin in cur.fetchall():
                     found[str(sku)] = AmazonListing(str(sku), quantity, Decimal(price) if price is not None else None,
                                                     str(channel), str(status), asin or None)
+        return found
+
+    def fba_skus(self, marketplace_ids: Sequence[str], skus: Sequence[str]) -> set[str]:
+        """Those of ``skus`` Amazon's newest report of any of these marketplaces showed as FBA."""
+        found: set[str] = set()
+        unique = sorted(set(skus))
+        if not marketplace_ids:
+            return found
+        for start in range(0, len(unique), self.chunk):
+            part = unique[start:start + self.chunk]
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT DISTINCT sku FROM {self.t.listing} WHERE fba = 1 "
+                            f"AND marketplace_id IN ({_in(marketplace_ids)}) AND sku IN ({_in(part)})",
+                            (*marketplace_ids, *part))
+                found.update(str(row[0]) for row in cur.fetchall())
         return found
 
     def accepted_since(self, marketplace_id: str, skus: Sequence[str], since: float) -> set[str]:
