@@ -319,3 +319,24 @@ def test_an_sku_fba_in_another_marketplace_of_the_seller_gets_no_default_quantit
     stack.sync_until_quiet()
     assert default_quantities_sent(stack, fba_sku) == []
     assert stack.amazon.listings[fba_sku].fulfillment() == "AFN"
+
+
+def test_an_acceptance_is_judged_recent_by_the_functions_clock_not_the_databases(make_stack):
+    # the randomized run's clock, Amazon's and the functions', runs ahead of the database's NOW(): an
+    # acceptance written down with NOW() looked hours old, its SKU was judged against a report that could
+    # not show it yet, and was "repaired" into fought over
+    stack = synced_stack(make_stack, products=10, reconcile={"settle_seconds": 600})
+    stack.advance(7200)
+
+    def amazon_now():
+        return stack.amazon.clock.now()
+
+    stack.amazon.config.report_cache_seconds = 3600  # the next request gets this snapshot again
+    assert stack.reconcile(_reconciler={"now": amazon_now}).marketplaces[0].drift == 0
+    product, _ = simple_product(stack)
+    stack.db.sql("UPDATE ps_product_shop SET price = price + 3 WHERE id_product = %s", (product,))
+    stack.export(_exporter={"now": amazon_now})
+    stack.advance()
+    stack.ack(now=amazon_now)
+    result = stack.reconcile(_reconciler={"now": amazon_now}).marketplaces[0]
+    assert (result.skipped_recent, result.drift) == (1, 0), result.drift_examples

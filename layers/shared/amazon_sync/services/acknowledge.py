@@ -461,7 +461,7 @@ class Acknowledger:
         finished = {ref.sku for ref in accepted} - unfinished
         for sku in self.state.skus_with_errors(record.marketplace_id, [s for s in clean if s in finished]):
             self.state.clear_sku_error(record.marketplace_id, sku)
-        self.log.remember_accepted(record.marketplace_id, accepted, unfinished)
+        self.log.remember_accepted(record.marketplace_id, accepted, unfinished, at=self.now())
         # The quantity held back behind a price change goes out in the next run, now the price is in.
         self.log.add_rows(followups)
         record.results_key = record.document_key.removesuffix(".json") + ".results.json.gz"

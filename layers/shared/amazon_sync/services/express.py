@@ -224,7 +224,7 @@ class ExpressBooking:
         marketplace_id = marketplace.marketplace_id
         # "as sent" (the fingerprint that lets later runs skip the offer) only when all its submissions got in
         unfinished = {ref.sku for ref in [*result.rejected, *result.retry]} | {m.sku for m in result.unsent}
-        self.log.remember_accepted(marketplace_id, result.accepted, unfinished)
+        self.log.remember_accepted(marketplace_id, result.accepted, unfinished, at=now)
         for sku in {ref.sku for ref in result.accepted} - unfinished:
             self.state.clear_sku_error(marketplace_id, sku)
         for ref in sent:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pymysql
 from pymysql.connections import Connection
@@ -278,23 +278,25 @@ class EventLog:
             return {str(row[0]) for row in cur.fetchall()}
 
     def remember_accepted(self, marketplace_id: str, messages: Sequence[FeedMessageRef],
-                          unfinished: Collection[str] = ()) -> None:
-        """The messages Amazon accepted: their quantity, price and fingerprint become the last accepted.
-        SKUs in ``unfinished`` had another message refused or retried: no fingerprint, so the next change
-        of the offer is always sent."""
+                          unfinished: Collection[str] = (), *, at: float) -> None:
+        """The messages Amazon accepted ``at`` (the function's clock, which reconciliation compares with
+        the time Amazon's report was requested): their quantity, price and fingerprint become the last
+        accepted. SKUs in ``unfinished`` had another message refused or retried: no fingerprint, so the
+        next change of the offer is always sent."""
+        stamp = datetime.fromtimestamp(at, UTC).replace(tzinfo=None)
         rows = [(marketplace_id, m.sku, m.id_product, m.id_product_attribute, m.quantity, m.price,
-                 None if m.sku in unfinished else m.fingerprint) for m in messages]
+                 None if m.sku in unfinished else m.fingerprint, stamp) for m in messages]
         for start in range(0, len(rows), self.chunk):
             with self.conn.cursor() as cur:
                 cur.executemany(
-                    # only placeholders in VALUES (accepted_at takes its default): pymysql then sends one
-                    # multi-row INSERT per chunk instead of one statement per row
+                    # only placeholders in VALUES: pymysql then sends one multi-row INSERT per chunk
+                    # instead of one statement per row
                     f"INSERT INTO {self.t.offer_state} (marketplace_id, sku, id_product, id_product_attribute, "
-                    "quantity, price, fingerprint) VALUES (%s, %s, %s, %s, %s, %s, %s) "
+                    "quantity, price, fingerprint, accepted_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) "
                     "ON DUPLICATE KEY UPDATE id_product = VALUES(id_product), "
                     "id_product_attribute = VALUES(id_product_attribute), "
                     "quantity = COALESCE(VALUES(quantity), quantity), price = COALESCE(VALUES(price), price), "
-                    "fingerprint = VALUES(fingerprint), accepted_at = NOW(6)",
+                    "fingerprint = VALUES(fingerprint), accepted_at = VALUES(accepted_at)",
                     rows[start:start + self.chunk])
 
     # -- what may be on Amazon ---------------------------------------------------------------------
