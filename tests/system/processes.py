@@ -1,6 +1,7 @@
 """The processes of the randomized no-lost-update test: one handler invocation, and the shop's writer.
 
-Each handler invocation runs in an OS process of its own, as a Lambda invocation does, and may be
+Each handler invocation (export, acknowledgment, notification delivery, reconciliation) runs in an OS
+process of its own, as a Lambda invocation does, and may be
 killed with SIGKILL: at a random moment, or while it waits at a chosen point (a named step of the
 run, or inside the n-th short transaction on the event log, before its commit) for the parent to
 kill it. The writer changes PrestaShop by plain SQL (the capture triggers fire) while handlers run.
@@ -30,12 +31,17 @@ from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.bootstrap import Runtime
 from amazon_sync.services.acknowledge import AckSettings, FeedNotification
 from amazon_sync.services.export import ExportRequest
+from amazon_sync.services.reconcile import ReconcileRequest
 
 
 def _warm_up() -> None:
     """What a warm Lambda container has already done: the AWS service models loaded into the default
-    session. Done once here, in the fork server; every invocation forked from it inherits them."""
+    session, and the SP-API client library its first invocation imported (the code imports it when a
+    client is first built). Done once here, in the fork server; every invocation forked from it inherits
+    them."""
     import boto3
+    import httpx  # noqa: F401
+    import sp_api.api  # noqa: F401
 
     boto3.setup_default_session(region_name=os.environ.get("AWS_DEFAULT_REGION", "eu-west-1"))
     session = boto3.DEFAULT_SESSION
@@ -54,7 +60,8 @@ FAILED = "failed"
 
 def invoke(kind: str, env: dict[str, str], now: float, pause: str | None, options: dict[str, Any],
            pipe: Pipe) -> None:
-    """Run one export ("export"), acknowledgment ("ack") or notification delivery ("deliver")."""
+    """Run one export ("export"), acknowledgment ("ack"), notification delivery ("deliver") or
+    reconciliation ("reconcile")."""
     os.environ.update(env)
     started = time.monotonic()
 
@@ -87,10 +94,16 @@ def invoke(kind: str, env: dict[str, str], now: float, pause: str | None, option
         for marketplace in runtime.config.marketplaces:
             gateway = runtime.gateway_for()(marketplace.marketplace_id)
             gateway.retry.base_delay, gateway.retry.attempts = 0.001, 2
+            reports = runtime.reports_for()(marketplace.marketplace_id)
+            reports.retry.base_delay, reports.retry.attempts = 0.001, 2
         if kind == "export":
             exporter = runtime.exporter(on_step=at_step, now=clock)
             summary = exporter.run(ExportRequest(mode=options.get("mode", "incremental")))
             result: Any = summary.as_dict()
+        elif kind == "reconcile":
+            # a report Amazon has not finished is left for the next run (report_wait_seconds 0): a run never
+            # sleeps on the simulated clock, which only the driver moves
+            result = runtime.reconciler(now=clock).run(ReconcileRequest()).as_dict()
         elif kind == "ack":
             acknowledger = runtime.acknowledger(now=clock, on_step=at_step,
                                                 settings=AckSettings(backoff_seconds=1, lease_seconds=60))
@@ -113,10 +126,13 @@ class ShopWriter:
     """Random changes to PrestaShop by plain SQL: what a merchant, an ERP and the shop's orders do."""
 
     def __init__(self, conn: pymysql.connections.Connection[pymysql.cursors.Cursor], rng: random.Random,
-                 sim_now: Any) -> None:
+                 sim_now: Any, amazon_only: list[str] | None = None) -> None:
         self.conn = conn
         self.rng = rng
         self.sim_now = sim_now
+        # SKUs of listings only Amazon has (FBA ones among them), each given to a shop offer at most once:
+        # the merchant matching a product to its existing Amazon listing
+        self.amazon_only = list(amazon_only or [])
         self.renames = itertools.count(1)
         with conn.cursor() as cur:
             cur.execute("SELECT COUNT(*) FROM ps_product")
@@ -154,8 +170,8 @@ class ShopWriter:
         product, attribute = offer
         rng = self.rng
         kind = rng.choices(["stock", "price", "impact", "sale", "consecutive", "overlapping", "catalogue",
-                            "active", "rename", "delete_combination", "delete_product", "leave_shop"],
-                           [30, 14, 6, 6, 5, 4, 3, 3, 4, 2, 1, 1])[0]
+                            "active", "rename", "delete_combination", "delete_product", "leave_shop", "take"],
+                           [30, 14, 6, 6, 5, 4, 3, 3, 4, 2, 1, 1, 1])[0]
         if kind == "stock":
             self.sql("UPDATE ps_stock_available SET quantity = %s WHERE id_product = %s "
                      "AND id_product_attribute = %s AND id_shop = %s",
@@ -187,8 +203,9 @@ class ShopWriter:
                                     self.shop_time(end) if dated else "0000-00-00 00:00:00")
         elif kind == "active":
             self.sql("UPDATE ps_product_shop SET active = %s WHERE id_product = %s", (rng.choice([0, 1]), product))
-        elif kind == "rename":
-            sku = f"PS-{product:07d}-{attribute}-R{next(self.renames)}-{rng.randint(0, 999)}"
+        elif kind in ("rename", "take") and (kind == "rename" or self.amazon_only):
+            sku = (self.amazon_only.pop(rng.randrange(len(self.amazon_only))) if kind == "take"
+                   else f"PS-{product:07d}-{attribute}-R{next(self.renames)}-{rng.randint(0, 999)}")
             if attribute:
                 self.sql("UPDATE ps_product_attribute SET reference = %s WHERE id_product_attribute = %s",
                          (sku, attribute))
@@ -214,10 +231,11 @@ class ShopWriter:
         return self.products_at_start - int(count)
 
 
-def write_shop(settings: dict[str, Any], seed: int, sim_now: Any, stop: Any, pipe: Pipe) -> None:
+def write_shop(settings: dict[str, Any], seed: int, sim_now: Any, stop: Any, pipe: Pipe,
+               amazon_only: list[str] | None = None) -> None:
     """Change the shop until told to stop, a few changes a second; report how many of each kind."""
     conn = connect(DatabaseSettings.model_validate(settings))
-    writer = ShopWriter(conn, random.Random(seed), sim_now)
+    writer = ShopWriter(conn, random.Random(seed), sim_now, amazon_only)
     counts: dict[str, int] = {}
     try:
         while not stop.is_set():

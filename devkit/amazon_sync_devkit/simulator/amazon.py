@@ -189,7 +189,8 @@ class SimulatedAmazon:
         self.pending_patches: list[tuple[float, int, dict[str, Any], str]] = []
         self._patch_due: dict[str, float] = {}
         self.listing_issues: dict[str, list[dict[str, Any]]] = {}  # issues found after acceptance
-        # every patchListingsItem answer given (sku, marketplace_id, status, at, submission_id), for oracles
+        # every patchListingsItem answer given (sku, marketplace_id, status, at, submission_id, the patches
+        # received), for oracles
         self.listing_submissions: list[dict[str, Any]] = []
         from amazon_sync_devkit.simulator.reports import ReportsSimulator
 
@@ -650,7 +651,8 @@ class SimulatedAmazon:
                 self._queue_patch(message, marketplace_ids[0])
             submission_id = f"sub-{self._next_id()}"
             self.listing_submissions.append({"sku": sku, "marketplace_id": marketplace_ids[0], "status": verdict,
-                                             "at": self.clock.now(), "submission_id": submission_id})
+                                             "at": self.clock.now(), "submission_id": submission_id,
+                                             "patches": body["patches"]})
             return Reply(200, {"sku": sku, "status": verdict, "submissionId": submission_id,
                                "issues": listing_issues})
 
