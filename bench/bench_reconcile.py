@@ -19,13 +19,19 @@ import time
 import httpx
 
 from amazon_sync.adapters.mysql.connection import connect
-from amazon_sync.services.reconcile import ReconcileRequest
+from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.mysql.listings import AmazonListings
+from amazon_sync.services.reconcile import Reconciler, ReconcileRequest, _Judge
 from amazon_sync_devkit.expected import expected_listings
 from amazon_sync_devkit.simulator.reports import COLUMNS
+from bench.breakdown import Breakdown
 from bench.common import TABLES, print_result
-from bench.stack import MARKETPLACE, OFFERS, PeakMemory, SqlTimer, bench_stack
+from bench.stack import MARKETPLACE, OFFERS, PeakMemory, bench_stack
 
 LISTINGS = int(os.environ.get("BENCH_LISTINGS", "1000000"))
+PHASES = {"prestashop": [(Reconciler, "_wanted")], "known_skus": [(EventLog, "skus_sent")],
+          "store": [(AmazonListings, "store")], "judge": [(_Judge, "judge")],
+          "forget": [(AmazonListings, "forget_except")]}
 
 
 def write_report(path: str, shop: dict[str, tuple[int, str]], total: int) -> dict[str, int]:
@@ -93,13 +99,14 @@ def main() -> None:
             # Amazon prepares the report on its own machines: the benchmark skips that wait, not ours
             reconciler = stack.runtime.reconciler(remaining_seconds=lambda: 900.0,
                                                   sleep=lambda seconds: stack.advance_amazon(3600), temp_dir=tmp)
-            with PeakMemory() as memory, SqlTimer() as sql:
+            with PeakMemory() as memory, Breakdown(PHASES) as sql:
                 began = time.perf_counter()
                 summary = reconciler.run(ReconcileRequest())
                 elapsed = time.perf_counter() - began
+            print(f"# {label} run: {sql.figures(elapsed)}", flush=True)
             result = summary.marketplaces[0]
             assert not summary.failures and result.state == "read", (summary.failures, result.state)
-            runs.append({"label": label, "seconds": round(elapsed, 2), "sql_seconds": round(sql.seconds, 2),
+            runs.append({"label": label, "seconds": round(elapsed, 2), "sql_seconds": round(sql.sql_seconds, 2),
                          "peak_rss_mb": memory.peak_mb, "compared": result.compared,
                          "skus_compared_per_second": round(result.compared / elapsed),
                          "listings_per_second": round(result.listings_read / elapsed),
