@@ -4,7 +4,8 @@ The simulator (its own process) serves a prepared GET_MERCHANT_LISTINGS_ALL_DATA
 real Reports API calls: 200,000 rows for the shop's SKUs (1 % of them drifted, 5 % FBA) and 800,000
 SKUs the shop does not have (10 % FBA, some incomplete). Two runs: the first into an empty listings
 store, the second (the daily case) over the stored one. Baseline in the same run: gunzipping and
-splitting the same document with nothing else. Targets: under 120 s and under 512 MB.
+splitting the same document with nothing else. Targets: under 120 s and under 512 MB. Per run and
+phase (bench/breakdown.py): calls, own wall time, SQL time and statements.
 The last line printed is one JSON object with the figures.
 """
 
@@ -21,7 +22,9 @@ import httpx
 from amazon_sync.adapters.mysql.connection import connect
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.listings import AmazonListings
-from amazon_sync.services.reconcile import Reconciler, ReconcileRequest, _Judge
+from amazon_sync.adapters.reports import SpApiReports
+from amazon_sync.services import reconcile as reconcile_service
+from amazon_sync.services.reconcile import Reconciler, ReconcileRequest
 from amazon_sync_devkit.expected import expected_listings
 from amazon_sync_devkit.simulator.reports import COLUMNS
 from bench.breakdown import Breakdown
@@ -29,9 +32,22 @@ from bench.common import TABLES, print_result
 from bench.stack import MARKETPLACE, OFFERS, PeakMemory, bench_stack
 
 LISTINGS = int(os.environ.get("BENCH_LISTINGS", "1000000"))
-PHASES = {"prestashop": [(Reconciler, "_wanted")], "known_skus": [(EventLog, "skus_sent")],
-          "store": [(AmazonListings, "store")], "judge": [(_Judge, "judge")],
-          "forget": [(AmazonListings, "forget_except")]}
+
+PHASES = {
+    "report_request_and_wait": [(Reconciler, "_finished_report")],
+    "report_download": [(SpApiReports, "download")],
+    "expected_values": [(Reconciler, "_wanted")],
+    "report_parse": [(reconcile_service, "parse_listings")],  # gunzip, decode, split, one tuple per row
+    "listing_store_lookup": [(AmazonListings, "lookup")],
+    "listing_store_writes": [(AmazonListings, "store")],
+    "forget": [(AmazonListings, "forget_except")],
+    "in_flight_and_previous": [(EventLog, "products_with_rows"), (AmazonListings, "findings")],
+    "recent_and_accepted_reads": [(AmazonListings, "accepted_since"), (EventLog, "last_accepted")],
+    "compare": [(reconcile_service._Judge, "judge")],
+    "drift_queueing": [(EventLog, "forget_accepted"), (EventLog, "add_rows")],
+    "findings_writes": [(AmazonListings, "record"), (AmazonListings, "forget_findings_before"),
+                        (AmazonListings, "mark_read"), (AmazonListings, "set_pending_report")],
+}
 
 
 def write_report(path: str, shop: dict[str, tuple[int, str]], total: int) -> dict[str, int]:
@@ -99,14 +115,15 @@ def main() -> None:
             # Amazon prepares the report on its own machines: the benchmark skips that wait, not ours
             reconciler = stack.runtime.reconciler(remaining_seconds=lambda: 900.0,
                                                   sleep=lambda seconds: stack.advance_amazon(3600), temp_dir=tmp)
-            with PeakMemory() as memory, Breakdown(PHASES) as sql:
+            with PeakMemory() as memory, Breakdown(PHASES) as breakdown:
                 began = time.perf_counter()
                 summary = reconciler.run(ReconcileRequest())
                 elapsed = time.perf_counter() - began
-            print(f"# {label} run: {sql.figures(elapsed)}", flush=True)
             result = summary.marketplaces[0]
             assert not summary.failures and result.state == "read", (summary.failures, result.state)
-            runs.append({"label": label, "seconds": round(elapsed, 2), "sql_seconds": round(sql.sql_seconds, 2),
+            print(f"# {label} run: {elapsed:.1f} s, load average {os.getloadavg()[0]:.1f}", flush=True)
+            runs.append({"label": label, "seconds": round(elapsed, 2),
+                         "sql_seconds": round(breakdown.sql_seconds, 2), "phases": breakdown.figures(elapsed),
                          "peak_rss_mb": memory.peak_mb, "compared": result.compared,
                          "skus_compared_per_second": round(result.compared / elapsed),
                          "listings_per_second": round(result.listings_read / elapsed),
@@ -127,6 +144,7 @@ def main() -> None:
             "total_seconds": worst, "peak_rss_mb": peak,
             "skus_compared_per_second": daily["skus_compared_per_second"],
             "target_under_120s": worst < 120, "target_under_512mb": peak < 512,
+            "load_average_1_5_15": [round(value, 1) for value in os.getloadavg()],
         }
         print_result(figures)
 
