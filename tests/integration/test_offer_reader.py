@@ -242,3 +242,31 @@ def test_full_listing_streams_every_offer_in_chunks(shop):
     chunks = list(reader.all_offer_keys(ctx, chunk_size=7))
     assert all(len(c) <= 7 for c in chunks)
     assert sorted(k for c in chunks for k in c) == sorted(shop.catalogue.offers)
+
+
+@pytest.mark.parametrize("sku_field", ["reference", "ean13"])
+def test_reading_the_whole_shop_set_based_gives_what_reading_every_offer_gives(shop_db, sku_field):
+    db = shop_db
+    db.catalogue = create_catalogue(db.conn, db.tables, CatalogueSpec(products=60, seed=5, specific_price_share=0.3))
+    simple = [p for p, a in db.catalogue.offers if a == 0]
+    combos = [(p, a) for p, a in db.catalogue.offers if a != 0]
+    db.sql(f"UPDATE ps_product SET {sku_field} = 'TWIN-P' WHERE id_product IN (%s, %s)", (simple[0], simple[1]))
+    db.sql(f"UPDATE ps_product_attribute SET {sku_field} = 'TWIN-A' WHERE id_product_attribute IN (%s, %s)",
+           (combos[0][1], combos[1][1]))
+    db.sql(f"UPDATE ps_product SET {sku_field} = 'TWIN-X' WHERE id_product = %s", (simple[2],))
+    db.sql(f"UPDATE ps_product_attribute SET {sku_field} = 'TWIN-X' WHERE id_product_attribute = %s", (combos[2][1],))
+    db.sql(f"UPDATE ps_product SET {sku_field} = '' WHERE id_product = %s", (simple[3],))
+    db.sql("DELETE FROM ps_product WHERE id_product = %s", (simple[4],))  # its product_shop row stays
+    db.sql("UPDATE ps_stock_available SET quantity = -2 WHERE id_product = %s", (simple[5],))
+    insert_specific_price(db, 0, "0.1", "0000-00-00 00:00:00", "0000-00-00 00:00:00")  # every product
+    insert_specific_price(db, combos[3][0], "0", "2026-05-01 00:00:00", "2026-07-01 00:00:00", price=3,
+                          attribute=combos[3][1])
+    for shop_id in (1, 2):
+        reader = OfferReader(db.conn, db.tables, sku_field)
+        ctx = reader.shop_context(shop_id, "FR", "EUR", timezone="Europe/Paris")
+        one_by_one = [o for chunk in reader.all_offer_keys(ctx, 13) for o in reader.read(ctx, chunk, NOW) if o.exists]
+        set_based = [offer for page in reader.read_shop(ctx, NOW, page=7) for offer in page]
+        assert sorted(set_based, key=lambda o: o.key) == sorted(one_by_one, key=lambda o: o.key)
+        codes = {o.sku: [p.code for p in o.problems] for o in set_based}
+        assert codes["TWIN-P"] == codes["TWIN-A"] == codes["TWIN-X"] == ["SKU_DUPLICATE"]
+        assert len(set_based) > 50 and any(o.sale is not None for o in set_based)

@@ -98,6 +98,8 @@ def sku_problem(sku: str | None) -> OfferProblem | None:
         return OfferProblem("SKU_TOO_LONG", f"SKU {sku!r} is {len(sku)} characters, Amazon allows {MAX_SKU_LENGTH}")
     if sku != sku.strip():
         return OfferProblem("SKU_ILLEGAL", f"SKU {sku!r} has leading or trailing white space")
+    if sku.isprintable():  # no character of Unicode's Other or Separator categories but the space
+        return None
     bad = [ch for ch in sku if unicodedata.category(ch)[0] in ("C", "Z") and ch != " "]
     if bad:
         return OfferProblem("SKU_ILLEGAL", f"SKU {sku!r} contains illegal character(s) {''.join(bad)!r}")
