@@ -10,8 +10,11 @@ from amazon_sync.domain.listings_report import (
     ReportFormatError,
     ReportReading,
     charset_of,
+    listing_from,
     parse_listings,
     parse_price,
+    plain_merchant_row,
+    read_rows,
 )
 from amazon_sync_devkit.simulator.reports import COLUMNS
 
@@ -86,3 +89,38 @@ def test_every_row_comes_back_as_written(rows):
                     "fulfillment-channel": "DEFAULT", "status": "Active"}) for sku, quantity, price in rows]
     parsed = list(parse_listings(lines(COLUMNS, written)))
     assert [(p.sku, p.quantity, p.price) for p in parsed] == rows
+
+
+@given(st.lists(st.tuples(SKUS, st.integers(min_value=0, max_value=999)), min_size=1, max_size=20),
+       st.lists(st.integers(min_value=1, max_value=64), min_size=1, max_size=40),
+       st.sampled_from(["cp1252", "utf-8", "cp932"]))
+def test_any_slicing_of_the_document_reads_the_same_rows(rows, sizes, charset):
+    """The document is read in blocks, not lines: a line, a "\r\n" or a multi-byte character cut across two
+    blocks still reads whole."""
+    written = [row({"seller-sku": sku + "é" if charset == "cp1252" else f"{sku.encode().hex()[:30]}日本",
+                    "quantity": str(quantity),
+                    "price": "1.00", "fulfillment-channel": "DEFAULT", "status": "Active"}) for sku, quantity in rows]
+    document = b"".join(lines(COLUMNS, written, charset))
+    slices, position = [], 0
+    while position < len(document):
+        size = sizes[len(slices) % len(sizes)]
+        slices.append(document[position:position + size])
+        position += size
+    by_line = [(p.sku, p.quantity) for p in parse_listings(lines(COLUMNS, written, charset), charset)]
+    by_slice = [(p.sku, p.quantity) for p in parse_listings(slices, charset)]
+    assert by_slice == by_line == [(r[3], int(r[5])) for r in written]
+
+
+def test_a_last_line_without_its_line_break_and_lf_only_lines_are_read():
+    document = ("\t".join(COLUMNS) + "\n" + "\t".join(row({"seller-sku": "A", "quantity": "1"})) + "\n"
+                + "\t".join(row({"seller-sku": "B", "quantity": "2"}))).encode()
+    assert [(p.sku, p.quantity) for p in parse_listings([document])] == [("A", 1), ("B", 2)]
+
+
+def test_rows_are_converted_only_when_asked():
+    reading = ReportReading()
+    blocks = list(read_rows(lines(COLUMNS, [row({"seller-sku": "A", "quantity": "many", "status": "Active",
+                                                  "fulfillment-channel": "DEFAULT"})]), "cp1252", reading))
+    [[raw]] = blocks
+    assert plain_merchant_row(raw) and reading.unreadable == 0  # a row only looked at is never parsed
+    assert listing_from(raw, reading).quantity is None and reading.unreadable == 1
