@@ -174,6 +174,25 @@ def test_a_sku_amazon_deleted_leaves_the_store(make_stack):
     assert [f.sku for f in store.findings(MARKETPLACE_FR, "not_on_amazon")] == [sku]
 
 
+def test_a_daily_reading_writes_only_the_listings_that_changed(make_stack):
+    """The store is compared with the report by digest: a row Amazon shows as before (FBA without a
+    quantity, unicode SKUs, ASINs) is not written again, so a daily run costs what changed."""
+    stack = make_stack(CatalogueSpec(products=12, seed=9), **QUICK)
+    skus = sorted(stack.expected())
+    stack.list_on_amazon(fba=(skus[0],))
+    stack.reconcile()
+    stored = "SELECT sku, read_at FROM ps_amazon_sync_listing"
+    before = dict(stack.db.sql(stored))
+    assert len(before) == len(skus) and any(not sku.isascii() for sku in before)
+    stack.change_behind_our_back(skus[5], price=12.5)
+    stack.change_behind_our_back(skus[6], quantity=77)
+    stack.reconcile()
+    after = dict(stack.db.sql(stored))
+    assert {sku for sku in after if after[sku] != before[sku]} == {skus[5], skus[6]}
+    stack.reconcile()
+    assert dict(stack.db.sql(stored)) == after
+
+
 def test_a_report_amazon_is_still_preparing_is_picked_up_by_the_next_run(make_stack):
     stack = make_stack(CatalogueSpec(products=10, seed=9), reconcile={"settle_seconds": 0, "report_wait_seconds": 0})
     stack.list_on_amazon()

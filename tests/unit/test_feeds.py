@@ -10,7 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from amazon_sync.config import MarketplaceConfig
-from amazon_sync.domain.feeds import FeedSplitter, PlannedMessage, message_bodies, plan_message, split_all
+from amazon_sync.domain.feeds import (
+    FeedSplitter,
+    PlannedMessage,
+    PriceNotPositive,
+    message_bodies,
+    offer_values,
+    plan_message,
+    split_all,
+)
 from amazon_sync.domain.model import AcceptedOffer, Offer, SalePrice
 
 MARKETPLACE = MarketplaceConfig(marketplace_id="A13V1IB3VIYZZH", seller_id="A1LOCALSELLER", country="FR",
@@ -108,3 +116,27 @@ def test_the_splitter_cuts_at_25000_messages():
     assert [len(d.messages) for d in documents] == [25000, 1]
     assert json.loads(documents[0].body)["messages"][-1]["messageId"] == 25000
     assert documents[1].messages[0].message_id == 1
+
+
+@given(quantity=st.integers(min_value=-3, max_value=50), backorders=st.booleans(), send_quantity=st.booleans(),
+       send_price=st.booleans(), price=st.none() | st.decimals(min_value=0, max_value=500, places=2),
+       sale=st.none() | st.decimals(min_value=0, max_value=500, places=2),
+       markup_fixed=st.decimals(min_value=-20, max_value=20, places=2), currency=st.sampled_from(["EUR", "JPY"]))
+def test_offer_values_are_what_a_first_message_sends(quantity, backorders, send_quantity, send_price, price, sale,
+                                                      markup_fixed, currency):
+    """Reconciliation compares Amazon with ``offer_values`` instead of planning every message: the same
+    quantity and price, a price the rules make zero or less (its sale price too) left out as the export does."""
+    marketplace = MARKETPLACE.model_copy(update={"send_price": send_price, "currency": currency,
+                                                 "price": MARKETPLACE.price.model_copy(
+                                                     update={"markup_fixed": markup_fixed}),
+                                                 "quantity": MARKETPLACE.quantity.model_copy(
+                                                     update={"backorder_quantity": 9})})
+    item = Offer(7, 0, "SKU-7", quantity, price, SalePrice(sale, None, None) if sale is not None else None,
+                 backorders)
+    try:
+        planned = plan_message(item, marketplace, send_quantity=send_quantity, last_accepted=None)
+    except PriceNotPositive:
+        planned = plan_message(item, marketplace.model_copy(update={"send_price": False}),
+                               send_quantity=send_quantity, last_accepted=None)
+    values = offer_values(item, marketplace, send_quantity=send_quantity)
+    assert values == ((planned.quantity, planned.price) if planned is not None else (None, None))

@@ -83,6 +83,20 @@ class PriceNotPositive(ValueError):
     """A marketplace's price rules (e.g. a negative fixed markup) leave zero or less: never sent to Amazon."""
 
 
+def offer_values(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity: bool,
+                 ) -> tuple[int | None, Decimal | None]:
+    """The quantity and regular price ``plan_message`` sends for the offer when nothing was accepted
+    before (None: not sent; a price the rules make zero or less, or whose sale price they do, is never
+    sent), without building the message."""
+    quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
+    price = None
+    if marketplace.send_price and offer.price is not None:
+        price = marketplace.offer_price(offer.price)
+        if price <= 0 or (offer.sale is not None and marketplace.offer_price(offer.sale.price) <= 0):
+            price = None
+    return quantity, price
+
+
 def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity: bool,
                  last_accepted: AcceptedOffer | None) -> PlannedMessage | None:
     """What to send for a sendable offer; None when the marketplace gets nothing for it.

@@ -15,8 +15,11 @@ quantity to FBA SKUs) and compares every SKU PrestaShop has with it:
 - in PrestaShop but not on Amazon: listed as not on Amazon (the export does not create listings);
 - suppressed or incomplete on Amazon: listed for the operator.
 
-The report is read one line at a time and PrestaShop's side is held as one small record per offer,
-so a million-listing report fits in the function's memory.
+The report is read a block at a time and PrestaShop's side is held as one small record per offer,
+so a million-listing report fits in the function's memory. The run's cost is set by the rows that
+changed, not by the report's size: every offer is read set-based (``OfferReader.read_shop``), the
+stored listings are read once and compared by digest so that only changed rows are written, and the
+acceptance history is looked up only for the SKUs that differ.
 """
 
 from __future__ import annotations
@@ -35,16 +38,28 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_sync.adapters.dynamodb import StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog
-from amazon_sync.adapters.mysql.listings import AmazonListings, Finding, ListingsRead
+from amazon_sync.adapters.mysql.listings import AmazonListings, Finding, ListingsRead, digest
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.reports import ReportsGateway, ReportStatus
 from amazon_sync.config import MarketplaceConfig, SyncConfig
-from amazon_sync.domain.feeds import PriceNotPositive, plan_message
-from amazon_sync.domain.listings_report import AmazonListing, ReportReading, charset_of, parse_listings
+from amazon_sync.domain.feeds import offer_values
+from amazon_sync.domain.listings_report import (
+    BLOCK,
+    CHANNEL,
+    MERCHANT_CHANNEL,
+    SKU,
+    STATUS,
+    AmazonListing,
+    ReportReading,
+    charset_of,
+    listing_from,
+    read_rows,
+)
 from amazon_sync.domain.model import LogKey
 from amazon_sync.errors import AmazonError, SyncError
 
 CHUNK = 2000
+WRITE_BATCH = 20_000  # changed listings written per transaction
 POLL_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0)  # then every 60 s: reports take minutes, sometimes hours
 EXAMPLES = 20
 
@@ -176,15 +191,16 @@ class Reconciler:
                               "the next run asks for a new one")
         wanted = self._wanted(marketplace)
         with tempfile.TemporaryFile(dir=self.temp_dir) as spool:
-            lines: Iterator[bytes] = iter(())
+            chunks: Iterator[bytes] = iter(())
             charset = "cp1252"
             if status.processingStatus == "DONE" and status.reportDocumentId:
                 downloaded = gateway.download(status.reportDocumentId, spool)
                 charset = charset_of(downloaded.content_type)
                 spool.seek(0)
-                lines = iter(gzip.GzipFile(fileobj=spool) if downloaded.compressed else spool)
+                document = gzip.GzipFile(fileobj=spool) if downloaded.compressed else spool
+                chunks = iter(lambda: document.read(BLOCK), b"")
             # CANCELLED: Amazon had no data to return, i.e. no listings at all
-            self._compare(marketplace, status, lines, charset, wanted, result, dry_run=dry_run)
+            self._compare(marketplace, status, chunks, charset, wanted, result, dry_run=dry_run)
         if not dry_run:
             self.listings.set_pending_report(marketplace_id, None)
         result.state = "read"
@@ -221,21 +237,16 @@ class Reconciler:
         send_quantity = marketplace.marketplace_id in self.config.quantity_marketplaces()
         moment = datetime.fromtimestamp(self.now(), UTC)
         wanted: dict[str, Wanted] = {}
-        for chunk in reader.all_offer_keys(context, 5000):
-            for offer in reader.read(context, chunk, moment):
+        for offers in reader.read_shop(context, moment):
+            for offer in offers:
                 if not offer.exists or not offer.sendable or offer.sku is None or marketplace.excluded(offer.sku):
                     continue
-                try:
-                    planned = plan_message(offer, marketplace, send_quantity=send_quantity, last_accepted=None)
-                except PriceNotPositive:  # never sent (the export records why): only the quantity is compared
-                    planned = plan_message(offer, marketplace.model_copy(update={"send_price": False}),
-                                           send_quantity=send_quantity, last_accepted=None)
-                if planned is not None:
-                    wanted[offer.sku] = Wanted(offer.id_product, offer.id_product_attribute, planned.quantity,
-                                               planned.price)
+                quantity, price = offer_values(offer, marketplace, send_quantity=send_quantity)
+                if quantity is not None or price is not None:
+                    wanted[offer.sku] = Wanted(offer.id_product, offer.id_product_attribute, quantity, price)
         return wanted
 
-    def _compare(self, marketplace: MarketplaceConfig, status: ReportStatus, lines: Iterator[bytes], charset: str,
+    def _compare(self, marketplace: MarketplaceConfig, status: ReportStatus, chunks: Iterator[bytes], charset: str,
                  wanted: dict[str, Wanted], result: MarketplaceResult, *, dry_run: bool) -> None:
         marketplace_id = marketplace.marketplace_id
         read_at = self.now()
@@ -248,28 +259,51 @@ class Reconciler:
         # stored: a SKU added to PrestaShop later counts as not on Amazon until the next reconciliation
         # (docs/operations.md, 4a).
         sent = self.log.skus_sent(marketplace_id)
-        kept: set[str] = set()
-        batch: list[tuple[AmazonListing, Wanted | None]] = []
-        for listing in parse_listings(lines, charset, reading):
-            result.listings_read += 1
-            result.fba_listings += listing.fba
-            problem = listing.problem
-            if problem is not None:
-                result.listing_problems += 1
-                judge.findings.append(Finding(marketplace_id, "listing_problem", listing.sku, detail=problem))
-            target = wanted.pop(listing.sku, None)
-            if target is None:
-                result.amazon_only += 1
-                if not listing.fba and listing.sku not in sent:
+        # What is stored already, by digest: a daily report mostly repeats the day before, and only rows
+        # that changed are written; the SKUs left in it at the end are those the report no longer keeps.
+        stored = self.listings.stored(marketplace_id) if not dry_run else {}
+        changed: list[AmazonListing] = []
+        differing: list[tuple[AmazonListing, Wanted, list[str]]] = []
+        merchant = (MERCHANT_CHANNEL, "")
+        for rows in read_rows(chunks, charset, reading):
+            result.listings_read += len(rows)
+            for row in rows:
+                target = wanted.pop(row[SKU], None)
+                if (target is None and row[STATUS] == "Active" and row[CHANNEL] in merchant
+                        and row[SKU] not in sent):
+                    # a SKU only Amazon has, active and fulfilled by the merchant, never ours: nothing to
+                    # store or report
+                    result.amazon_only += 1
                     continue
-            kept.add(listing.sku)
-            batch.append((listing, target))
-            if len(batch) >= CHUNK:
-                self._store_and_judge(marketplace_id, batch, judge, read_at, dry_run=dry_run)
-                batch = []
-        if batch:
-            self._store_and_judge(marketplace_id, batch, judge, read_at, dry_run=dry_run)
+                listing = listing_from(row, reading)
+                result.fba_listings += listing.fba
+                problem = listing.problem
+                if problem is not None:
+                    result.listing_problems += 1
+                    judge.findings.append(Finding(marketplace_id, "listing_problem", listing.sku, detail=problem))
+                if target is None:
+                    result.amazon_only += 1
+                    if not listing.fba and listing.sku not in sent:
+                        continue
+                if not dry_run and stored.pop(listing.sku, None) != digest(listing):
+                    changed.append(listing)
+                    if len(changed) >= WRITE_BATCH:
+                        self.listings.write(marketplace_id, changed, read_at)
+                        changed = []
+                if target is None:
+                    continue
+                result.compared += 1
+                differences = _differences(listing, target)
+                if not differences:
+                    result.in_sync += 1
+                    continue
+                differing.append((listing, target, differences))
+                if len(differing) >= CHUNK:  # everything differs before a first sync: memory stays bounded
+                    judge.judge(differing)
+                    differing = []
         result.unreadable_rows = reading.unreadable
+        if differing:
+            judge.judge(differing)
         # what PrestaShop has and Amazon does not: never created by the export, listed here
         for sku, target in wanted.items():
             result.not_on_amazon += 1
@@ -277,17 +311,22 @@ class Reconciler:
                                           target.id_product_attribute, "in PrestaShop, not in Amazon's listings"))
         if dry_run:
             return
-        self.listings.forget_except(marketplace_id, kept)
+        self.listings.write(marketplace_id, changed, read_at)
+        self.listings.forget(marketplace_id, stored.keys())
         self.listings.mark_read(ListingsRead(marketplace_id, read_at, status.reportId, result.listings_read))
         self.listings.record(judge.findings, read_at)
         self.listings.forget_findings_before(marketplace_id, read_at)
 
 
-    def _store_and_judge(self, marketplace_id: str, batch: list[tuple[AmazonListing, Wanted | None]],
-                         judge: _Judge, read_at: float, *, dry_run: bool) -> None:
-        if not dry_run:
-            self.listings.store(marketplace_id, [listing for listing, _ in batch], read_at)
-        judge.judge([(listing, target) for listing, target in batch if target is not None])
+def _differences(listing: AmazonListing, target: Wanted) -> list[str]:
+    """What Amazon shows differently from what PrestaShop wants (never an FBA SKU's quantity: Amazon
+    counts that stock)."""
+    differences = []
+    if target.quantity is not None and not listing.fba and listing.quantity != target.quantity:
+        differences.append("quantity")
+    if target.price is not None and listing.price != target.price:
+        differences.append("price")
+    return differences
 
 
 def _show(quantity: int | None, price: Decimal | None) -> str:
@@ -309,24 +348,16 @@ class _Judge:
         self.previous = {f.sku: f for f in reconciler.listings.findings(marketplace.marketplace_id, "drift")}
         self.findings: list[Finding] = []
 
-    def judge(self, batch: list[tuple[AmazonListing, Wanted]]) -> None:
+    def judge(self, batch: list[tuple[AmazonListing, Wanted, list[str]]]) -> None:
+        """SKUs whose listing differs from what PrestaShop wants: drift, unless our own change explains it."""
         marketplace_id = self.marketplace.marketplace_id
         result = self.result
-        skus = [listing.sku for listing, _ in batch]
+        skus = [listing.sku for listing, _, _ in batch]
         recent = self.r.listings.accepted_since(marketplace_id, skus, self.settled_before)
         accepted = self.r.log.last_accepted(marketplace_id, skus)
         repairs: list[tuple[LogKey, str]] = []
         repaired_skus: list[str] = []
-        for listing, target in batch:
-            result.compared += 1
-            differences = []
-            if target.quantity is not None and not listing.fba and listing.quantity != target.quantity:
-                differences.append("quantity")
-            if target.price is not None and listing.price != target.price:
-                differences.append("price")
-            if not differences:
-                result.in_sync += 1
-                continue
+        for listing, target, differences in batch:
             previous = self.previous.get(listing.sku)
             in_flight = target.id_product in self.busy or 0 in self.busy  # 0: a catalogue-wide change
             if in_flight or listing.sku in recent:

@@ -9,19 +9,22 @@ When Amazon was last read is a row of the meta table per marketplace.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal
+from decimal import ROUND_HALF_UP, Decimal
+from operator import itemgetter
+from typing import Literal
 
 import pymysql
 from pymysql.connections import Connection
 
+from amazon_sync.adapters.mysql.connection import transaction
 from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.domain.listings_report import AmazonListing
 from amazon_sync.domain.model import MAX_SKU_LENGTH
 
+CENT = Decimal("0.01")
 FindingKind = Literal["drift", "not_on_amazon", "listing_problem"]
 
 
@@ -33,11 +36,12 @@ def _timestamp(at: float) -> datetime:
     return datetime.fromtimestamp(at, UTC).replace(tzinfo=None)
 
 
-def _as_stored(listing: AmazonListing) -> AmazonListing:
-    """The listing as the table gives it back (prices to the cent, short fields cut)."""
-    price = listing.price.quantize(Decimal("0.01")) if listing.price is not None else None
-    return AmazonListing(listing.sku, listing.quantity, price, listing.fulfillment_channel[:20], listing.status[:20],
-                         (listing.asin or "")[:10] or None)
+def digest(listing: AmazonListing) -> str:
+    """The listing as ``AmazonListings.stored`` gives a stored row back (prices to the cent as the
+    DECIMAL column rounds them, short fields cut): equal digests, nothing to write."""
+    price = "" if listing.price is None else str(listing.price.quantize(CENT, rounding=ROUND_HALF_UP))
+    return "\t".join(("" if listing.quantity is None else str(listing.quantity), price,
+                      listing.fulfillment_channel[:20], listing.status[:20], (listing.asin or "")[:10]))
 
 
 @dataclass(frozen=True)
@@ -65,43 +69,54 @@ class Finding:
 
 
 class AmazonListings:
-    def __init__(self, conn: Connection[pymysql.cursors.Cursor], tables: Tables, *, chunk: int = 2000) -> None:
+    def __init__(self, conn: Connection[pymysql.cursors.Cursor], tables: Tables, *, chunk: int = 2000,
+                 write_chunk: int = 5000) -> None:
         self.conn = conn
         self.t = tables
         self.chunk = chunk
+        self.write_chunk = write_chunk  # rows per multi-row INSERT (about 0.5 MB of SQL)
 
     # -- the listings Amazon has ------------------------------------------------------------------
 
-    def store(self, marketplace_id: str, listings: Sequence[AmazonListing], read_at: float) -> int:
-        """Write what changed among these listings (``read_at`` on the rows written: when the report
-        last showed a change); SKUs longer than Amazon allows are skipped. A daily report mostly repeats
-        the day before, so most rows are only read."""
+    def stored(self, marketplace_id: str) -> dict[str, str]:
+        """Every stored SKU of the marketplace with the ``digest`` of its row, in one streamed read: what
+        a new report is compared with, so that only changed rows are written and the SKUs it no longer
+        shows are found without a query per SKU."""
+        found: dict[str, str] = {}
+        with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute(f"SELECT sku, CONCAT_WS('\t', IFNULL(quantity, ''), IFNULL(price, ''), fulfillment_channel, "
+                        f"status, IFNULL(asin, '')) FROM {self.t.listing} WHERE marketplace_id = %s",
+                        (marketplace_id,))
+            for sku, digest in cur:
+                found[sku] = digest
+        return found
+
+    def write(self, marketplace_id: str, listings: Sequence[AmazonListing], read_at: float) -> int:
+        """Insert or replace these listings (``read_at`` on the rows written: when the report last showed
+        a change); SKUs longer than Amazon allows are skipped."""
         stamp = _timestamp(read_at)
-        wanted = [listing for listing in listings if len(listing.sku) <= MAX_SKU_LENGTH]
-        stored = self.lookup(marketplace_id, [listing.sku for listing in wanted])
         rows = [(marketplace_id, listing.sku, listing.fulfillment_channel[:20], int(listing.fba), listing.quantity,
                  listing.price, listing.status[:20], (listing.asin or "")[:10] or None, stamp)
-                for listing in wanted if stored.get(listing.sku) != _as_stored(listing)]
-        written = 0
-        for start in range(0, len(rows), self.chunk):
-            written += self._write(rows[start:start + self.chunk])
-        return written
-
-    def _write(self, rows: list[tuple[Any, ...]]) -> int:
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                f"INSERT INTO {self.t.listing} (marketplace_id, sku, fulfillment_channel, fba, quantity, price, "
-                "status, asin, read_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "ON DUPLICATE KEY UPDATE fulfillment_channel = VALUES(fulfillment_channel), fba = VALUES(fba), "
-                "quantity = VALUES(quantity), price = VALUES(price), status = VALUES(status), "
-                "asin = VALUES(asin), read_at = VALUES(read_at)", rows)
+                for listing in listings if len(listing.sku) <= MAX_SKU_LENGTH]
+        if not rows:
+            return 0
+        rows.sort(key=itemgetter(1))  # in primary-key order: InnoDB fills its pages one after the other
+        # one commit per call, not per statement: only reconciliation writes this table, and the export's
+        # plain reads do not wait for its locks
+        with transaction(self.conn) as cur:
+            for start in range(0, len(rows), self.write_chunk):
+                # placeholders only: pymysql sends one multi-row INSERT per chunk
+                cur.executemany(
+                    f"INSERT INTO {self.t.listing} (marketplace_id, sku, fulfillment_channel, fba, quantity, "
+                    "price, status, asin, read_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+                    "ON DUPLICATE KEY UPDATE fulfillment_channel = VALUES(fulfillment_channel), fba = VALUES(fba), "
+                    "quantity = VALUES(quantity), price = VALUES(price), status = VALUES(status), "
+                    "asin = VALUES(asin), read_at = VALUES(read_at)", rows[start:start + self.write_chunk])
         return len(rows)
 
-    def forget_except(self, marketplace_id: str, keep: set[str]) -> int:
-        """Remove the stored SKUs the newest report did not keep (see ``Reconciler._compare``)."""
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT sku FROM {self.t.listing} WHERE marketplace_id = %s", (marketplace_id,))
-            gone = [str(row[0]) for row in cur.fetchall() if str(row[0]) not in keep]
+    def forget(self, marketplace_id: str, skus: Collection[str]) -> int:
+        """Remove these stored SKUs (the newest report did not keep them: see ``Reconciler._compare``)."""
+        gone = sorted(skus)
         removed = 0
         for start in range(0, len(gone), self.chunk):
             part = gone[start:start + self.chunk]
