@@ -45,14 +45,12 @@ from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import offer_values
 from amazon_sync.domain.listings_report import (
     BLOCK,
-    CHANNEL,
-    MERCHANT_CHANNEL,
     SKU,
-    STATUS,
     AmazonListing,
     ReportReading,
     charset_of,
     listing_from,
+    plain_merchant_row,
     read_rows,
 )
 from amazon_sync.domain.model import LogKey
@@ -264,13 +262,11 @@ class Reconciler:
         stored = self.listings.stored(marketplace_id) if not dry_run else {}
         changed: list[AmazonListing] = []
         differing: list[tuple[AmazonListing, Wanted, list[str]]] = []
-        merchant = (MERCHANT_CHANNEL, "")
         for rows in read_rows(chunks, charset, reading):
             result.listings_read += len(rows)
             for row in rows:
                 target = wanted.pop(row[SKU], None)
-                if (target is None and row[STATUS] == "Active" and row[CHANNEL] in merchant
-                        and row[SKU] not in sent):
+                if target is None and plain_merchant_row(row) and row[SKU] not in sent:
                     # a SKU only Amazon has, active and fulfilled by the merchant, never ours: nothing to
                     # store or report
                     result.amazon_only += 1
