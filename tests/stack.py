@@ -25,6 +25,11 @@ from tests.conftest import MARKETPLACE_FR, ShopDatabase
 
 MARKETPLACE_DE = "A1PA6795UKMFR9"
 SELLER = "A1LOCALSELLER"
+# half price on every product for every customer, no end: a catalogue-wide change (one log row, product 0)
+CATALOGUE_WIDE_SALE = ("INSERT INTO ps_specific_price (id_specific_price_rule, id_cart, id_product, id_shop, "
+                       "id_shop_group, id_currency, id_country, id_group, id_customer, id_product_attribute, price, "
+                       "from_quantity, reduction, reduction_tax, reduction_type, `from`, `to`) VALUES (0, 0, 0, 0, 0, "
+                       "0, 0, 0, 0, 0, -1, 1, 0.5, 1, 'percentage', '0000-00-00 00:00:00', '0000-00-00 00:00:00')")
 
 
 def base_config(**overrides: Any) -> dict[str, Any]:

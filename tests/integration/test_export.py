@@ -10,7 +10,7 @@ from amazon_sync.services.export import ExportRequest
 from amazon_sync_devkit.catalogue import CatalogueSpec
 from amazon_sync_devkit.crashes import CrashPoint, crash_at
 from tests.conftest import MARKETPLACE_FR, service_log
-from tests.stack import MARKETPLACE_DE, base_config
+from tests.stack import CATALOGUE_WIDE_SALE, MARKETPLACE_DE, base_config
 
 
 def feed_messages(stack):
@@ -280,6 +280,21 @@ def test_a_full_sync_larger_than_amazons_feed_budget_continues_in_the_next_runs(
     assert stack.mismatches() == []
 
 
+def test_a_catalogue_wide_change_larger_than_a_run_is_carried_by_its_own_row(make_stack):
+    """What a run made full by a catalogue-wide row cannot send, the row itself carries: it is handed back
+    and the next pass sends what is not yet accepted. Rows per offer on top would be written again by
+    every run of the pass (a 200,000-offer shop: 200,000 rows a run)."""
+    stack = make_stack(max_messages_per_feed=10, feeds_per_window=2)
+    stack.listed_and_read()
+    stack.sync_until_quiet()
+    stack.db.sql(CATALOGUE_WIDE_SALE)
+    first = stack.export()
+    assert first.feeds_submitted == 2 and first.continuation_rows == 0
+    assert stack.log_count() == 1  # the catalogue-wide row, held by the batch until its feeds' reports
+    stack.sync_until_quiet(rounds=20)
+    assert stack.mismatches() == []
+
+
 def test_a_catalogue_wide_change_reaches_products_whose_feed_was_in_flight(make_stack):
     """A specific price for every product (id_product 0) while one product's feed is still in flight."""
     stack = make_stack()
@@ -288,10 +303,7 @@ def test_a_catalogue_wide_change_reaches_products_whose_feed_was_in_flight(make_
     product = next(p for p, a in stack.catalogue.offers if a == 0)
     change_stock(stack, product, 0, 3)
     assert stack.export().feeds_submitted == 1  # in flight from now on
-    stack.db.sql("INSERT INTO ps_specific_price (id_specific_price_rule, id_cart, id_product, id_shop, id_shop_group, "
-                 "id_currency, id_country, id_group, id_customer, id_product_attribute, price, from_quantity, "
-                 "reduction, reduction_tax, reduction_type, `from`, `to`) VALUES (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, "
-                 "-1, 1, 0.5, 1, 'percentage', '0000-00-00 00:00:00', '0000-00-00 00:00:00')")
+    stack.db.sql(CATALOGUE_WIDE_SALE)
     summary = stack.export()
     assert summary.continuation_rows >= 1
     stack.sync_until_quiet()

@@ -16,7 +16,7 @@ from amazon_sync.services.export import ExportRequest
 from amazon_sync_devkit.catalogue import CatalogueSpec
 from amazon_sync_devkit.local_processes import free_port
 from tests.conftest import MARKETPLACE_FR
-from tests.stack import base_config, build_stack
+from tests.stack import CATALOGUE_WIDE_SALE, base_config, build_stack
 
 EXPRESS = {"express_lane": True}
 
@@ -162,6 +162,32 @@ def test_a_sku_with_a_feed_in_flight_waits_for_it_before_going_express(make_stac
     settle_amazon(stack)
     assert stack.amazon.listings[sku].quantity() == 909
     assert [h["source"] for h in stack.amazon.listings[sku].history][-1] == "patchListingsItem"
+
+
+@pytest.mark.parametrize("bulk", ["full sync", "catalogue-wide sale"])
+def test_a_change_waits_for_a_bulk_feed_that_carries_its_product_though_no_row_names_it(make_stack, bulk):
+    """A full sync has no log row, and a catalogue-wide change one row for every product: the products
+    in such a feed are known from its manifest. A later change of one of them must not go express while
+    the feed is at Amazon: the PATCH would be applied first and the feed's older value over it."""
+    stack = make_stack(**EXPRESS)
+    stack.listed_and_read()
+    if bulk == "full sync":
+        assert stack.export(mode="full").feeds_submitted == 1
+    else:
+        stack.db.sql(CATALOGUE_WIDE_SALE)
+        assert stack.export().feeds_submitted == 1
+    product, attribute = simple_products(stack, 1)[0]
+    sku = stack.expected_sku(product, attribute)
+    change_stock(stack, product, attribute, 977)
+    waiting = stack.export()
+    assert waiting.express_messages == 0 and waiting.skipped_in_flight_rows == 1
+    stack.advance()
+    stack.ack()
+    after = stack.export()
+    assert after.express_accepted == 2
+    settle_amazon(stack)
+    assert stack.amazon.listings[sku].quantity() == 977
+    assert stack.mismatches() == []
 
 
 def test_a_restock_with_a_new_price_sends_the_price_by_feed_before_the_quantity(make_stack):

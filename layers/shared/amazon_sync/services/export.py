@@ -24,11 +24,12 @@ from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, SkuError, Sta
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync.adapters.mysql.offers import OfferReader
-from amazon_sync.adapters.s3 import DocumentStore, put_json_gz
+from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz, put_json_gz
 from amazon_sync.adapters.spapi import FeedsGateway
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import (
     FeedDocument,
+    FeedMessageRef,
     FeedSplitter,
     PlannedMessage,
     PriceNotPositive,
@@ -147,11 +148,15 @@ class BatchProgress:
     every_product_unsent: bool = False
     # Offers a full run could not send (Amazon's feed budget): new log rows carry them to the next runs.
     continuation: set[LogKey] = field(default_factory=set)
+    # A full run asked for (mode "full") has no log row to hand back: what it leaves needs continuation
+    # rows. A run made full by a catalogue-wide row hands that row back whenever it leaves anything, and
+    # the row carries the rest itself; rows per left offer on top would be added again at every run.
+    full_request: bool = False
 
     def leave_for_later(self, run: MarketplaceRun, offers: Iterable[tuple[int, int]]) -> None:
         for product, attribute in offers:
             self.unsent.add(product)
-            if run.full:
+            if run.full and self.full_request:
                 self.continuation.add(LogKey(product, attribute, run.config.shop_id))
 
     def can_submit(self, run: MarketplaceRun) -> bool:
@@ -287,14 +292,14 @@ class Exporter:
         self.state.create_batch(batch)
         keys, rows_by_key = self._claim(batch.batch_id, summary)
         self.on_step("after_claim")
-        in_flight = self.log.claimed_products(exclude_batch=batch.batch_id)
+        in_flight = self._products_in_flight(batch.batch_id)
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
         if deferred:
             summary.skipped_in_flight_rows = self.log.release_batch_products(batch.batch_id, deferred)
             keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
             rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
         summary.keys = len(keys)
-        progress = BatchProgress(batch, summary, budget=self._feed_budget())
+        progress = BatchProgress(batch, summary, budget=self._feed_budget(), full_request=request.mode == "full")
         express_left = express_budget(self.config) if self.express is not None else 0
         pacer = self.express.pacer() if self.express is not None else None
         for marketplace in marketplaces:
@@ -386,6 +391,25 @@ class Exporter:
         progress.leave_for_later(run, ((m.id_product, m.id_product_attribute) for m in result.unsent))
         # a throttled or failing lane is not tried again on another marketplace in this run
         return set(chosen), 0 if result.stopped else budget - sent
+
+    def _products_in_flight(self, batch_id: int) -> set[int]:
+        """Products a message Amazon has not finished with may still change, whichever lane would send
+        them next: those with rows claimed by another batch, and those named in the manifest of a feed
+        at Amazon. The rows alone do not name them all: a full sync has no row, and a catalogue-wide
+        change one row for every product. A feed whose manifest is gone falls back to its batch's rows
+        (the acknowledgment puts it in ATTENTION)."""
+        products = self.log.claimed_products(exclude_batch=batch_id)
+        for record in self.state.feeds_in_flight():
+            if record.batch_id == batch_id:
+                continue
+            try:
+                rows = get_json_gz(self.store, record.manifest_key)
+            except DocumentMissing:
+                logger.warning("manifest of a feed at Amazon is missing: its batch's rows hold its products",
+                               extra={"batch_id": record.batch_id, "intent_id": record.intent_id})
+                continue
+            products.update(FeedMessageRef.from_row(row).id_product for row in rows)
+        return products
 
     def _refused(self, run: MarketplaceRun, summary: ExportSummary) -> bool:
         """A full sync before Amazon's listings were ever read would offer every PrestaShop SKU, and Amazon
