@@ -45,6 +45,15 @@ def settle_amazon(stack, seconds=60):
     stack.advance(seconds)
 
 
+def quantities_shown(stack, sku):
+    """The quantities Amazon showed for the SKU, in order, each once."""
+    shown = []
+    for entry in stack.amazon.listings[sku].history:
+        if entry["quantity"] is not None and (not shown or shown[-1] != entry["quantity"]):
+            shown.append(entry["quantity"])
+    return shown
+
+
 def test_a_small_change_goes_express_and_its_rows_are_deleted_on_accepted(make_stack):
     stack, product, attribute, sku = one_offer(make_stack)
     for quantity in (4, 5, 6):
@@ -126,32 +135,36 @@ def test_a_500_that_amazon_applied_anyway_is_never_skipped_as_unchanged(make_sta
     assert stack.amazon.listings[sku].quantity() == 10
 
 
-def test_above_the_threshold_the_oldest_changes_go_express_and_feeds_carry_the_bulk(make_stack):
+def test_above_the_threshold_the_freshest_changes_go_express_and_feeds_carry_the_oldest(make_stack):
     stack = make_stack(express_threshold=6, **EXPRESS)  # six calls: three offers, quantity and price each
     offers = simple_products(stack, 8)
-    for quantity, (product, attribute) in enumerate(reversed(offers), 901):  # the last product changes first
-        change_stock(stack, product, attribute, quantity)
+    order = [5, 2, 7, 0, 4, 1, 6, 3]  # neither the products' order nor its reverse
+    for quantity, index in enumerate(order, 901):
+        change_stock(stack, *offers[index], quantity)
     summary = stack.export()
     assert summary.express_messages == 6 and summary.feed_messages == 10 and summary.feeds_submitted == 1
-    express_skus = {stack.expected_sku(p, a) for p, a in list(reversed(offers))[:3]}
     [feed] = stack.documents()
-    assert express_skus.isdisjoint(m["sku"] for m in feed["messages"])
+    # the three changed last went express, the feed carries the others
+    express_skus = {stack.expected_sku(*offers[i]) for i in order[5:]}
+    assert {m["sku"] for m in feed["messages"]} == {stack.expected_sku(*offers[i]) for i in order[:5]}
     assert stack.log_count() == 5  # the express rows are gone; the feed's wait for its report
     stack.advance()
     stack.ack()
     settle_amazon(stack)
     assert stack.log_count() == 0
     assert stack.mismatches(skus={stack.expected_sku(p, a) for p, a in offers}) == []
+    assert all({h["source"] for h in stack.amazon.listings[sku].history} == {"patchListingsItem"}
+               for sku in express_skus)
 
 
 def test_a_sku_with_a_feed_in_flight_waits_for_it_before_going_express(make_stack):
     stack = make_stack(express_threshold=2, **EXPRESS)  # one offer's two calls
     first, second = simple_products(stack, 2)
-    change_stock(stack, *first, 901)
-    change_stock(stack, *second, 902)  # newer: goes by feed
+    change_stock(stack, *first, 901)  # older: goes by feed
+    change_stock(stack, *second, 902)  # the freshest: goes express
     assert stack.export().feeds_submitted == 1
-    sku = stack.expected_sku(*second)
-    change_stock(stack, *second, 909)  # arrives while its feed is in flight
+    sku = stack.expected_sku(*first)
+    change_stock(stack, *first, 909)  # arrives while its feed is in flight
     waiting = stack.export()
     assert waiting.skipped_in_flight_rows == 1 and waiting.express_messages == 0
     assert stack.log_count(PENDING) == 1
@@ -160,7 +173,8 @@ def test_a_sku_with_a_feed_in_flight_waits_for_it_before_going_express(make_stac
     after = stack.export()
     assert after.express_accepted == 2
     settle_amazon(stack)
-    assert stack.amazon.listings[sku].quantity() == 909
+    # Amazon saw our two values in the order PrestaShop had them: the feed's never lands after the PATCH
+    assert quantities_shown(stack, sku) == [901, 909]
     assert [h["source"] for h in stack.amazon.listings[sku].history][-1] == "patchListingsItem"
 
 
@@ -188,6 +202,58 @@ def test_a_change_waits_for_a_bulk_feed_that_carries_its_product_though_no_row_n
     settle_amazon(stack)
     assert stack.amazon.listings[sku].quantity() == 977
     assert stack.mismatches() == []
+
+
+def test_one_feed_at_amazon_at_a_time_keeps_a_backlog_free_for_the_express_lane(make_stack):
+    """With the express lane on, a marketplace has one feed at Amazon at a time. The rest of a backlog
+    stays pending instead of queueing behind it at Amazon, where its products would be held for the whole
+    queue: a product of the backlog that changes again goes express at once with its current value; a
+    product in the feed at Amazon waits for that feed's report; the next feed, oldest changes first,
+    goes once the first is acknowledged. Waiting for Amazon is no failure of the run."""
+    stack = make_stack(express_threshold=2, max_messages_per_feed=4, **EXPRESS)  # one offer express, two per feed
+    offers = simple_products(stack, 7)
+    sku = [stack.expected_sku(*offer) for offer in offers]
+    for quantity, offer in enumerate(offers, 901):
+        change_stock(stack, *offer, quantity)
+
+    def fed() -> list[list[str]]:
+        return [sorted({m["sku"] for m in document["messages"]}) for document in stack.documents()]
+
+    first = stack.export()
+    # the freshest change goes express, and the next freshest, which the lane's budget left, heads the feed;
+    # the feed is full with the oldest change, and the other four wait, unclaimed
+    assert first.express_accepted == 2 and first.feeds_submitted == 1 and fed() == [sorted([sku[5], sku[0]])]
+    assert first.waiting_for_feed_products == 4 and first.failure is None
+    assert stack.log_count(PENDING) == 4 and stack.log_count(CLAIMED) == 2
+    change_stock(stack, *offers[3], 950)  # a product of the backlog changes again
+    change_stock(stack, *offers[0], 960)  # and one in the feed at Amazon
+    second = stack.export()
+    assert second.feeds_submitted == 0 and second.failure is None and second.skipped_in_flight_rows == 1
+    assert second.express_accepted == 2 and stack.log_count(PENDING) == 4  # offers 0 (held), 1, 2 and 4
+    settle_amazon(stack)
+    assert stack.amazon.listings[sku[3]].quantity() == 950
+    assert stack.amazon.listings[sku[0]].quantity() == 901  # the feed, processed, not yet acknowledged
+    stack.ack()
+    third = stack.export()
+    # the change that waited for its feed is the freshest now: express; the next feed takes the lane's
+    # leftover and the oldest change
+    assert third.express_accepted == 2 and fed()[1:] == [sorted([sku[4], sku[1]])]
+    stack.sync_until_quiet()
+    settle_amazon(stack)
+    assert stack.log_count() == 0
+    assert stack.mismatches(skus=set(sku)) == []
+    assert quantities_shown(stack, sku[0]) == [901, 960]
+
+
+def test_without_the_express_lane_every_feed_goes_at_once(make_stack):
+    """Holding feeds back only helps the express lane: without it, every change goes by feed, and a
+    feed held back would only reach Amazon's queue later."""
+    stack = make_stack(max_messages_per_feed=4)
+    offers = simple_products(stack, 5)
+    for quantity, offer in enumerate(offers, 901):
+        change_stock(stack, *offer, quantity)
+    summary = stack.export()
+    assert summary.feeds_submitted == 3 and summary.waiting_for_feed_products == 0
 
 
 def test_a_restock_with_a_new_price_sends_the_price_by_feed_before_the_quantity(make_stack):

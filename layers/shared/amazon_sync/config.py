@@ -195,6 +195,11 @@ class SyncConfig(BaseModel):
         default=None, ge=0, le=100000,
         description="offers per run sent through the express lane, shared by the marketplaces; null derives it "
                     "from express_seconds")
+    max_feeds_in_flight: int = Field(
+        default=1, ge=1, le=100,
+        description="with the express lane on, feeds per marketplace waiting for Amazon's verdict at a time: Amazon "
+                    "processes a seller's feeds one after the other, so a second feed would only wait in its queue, "
+                    "and every product in it would wait too, whichever lane its next change takes")
     reconcile: ReconcileSettings = ReconcileSettings()
 
     @model_validator(mode="after")

@@ -39,7 +39,14 @@ from amazon_sync.domain.feeds import (
 from amazon_sync.domain.model import LogKey, Offer, OfferProblem, ShopContext
 from amazon_sync.errors import AmazonError, ConfigurationError, LeaseLost, SyncError
 from amazon_sync.services.calendar import enqueue_due_price_changes
-from amazon_sync.services.express import ExpressBooking, ExpressLane, Pacer, express_budget, oldest_first
+from amazon_sync.services.express import (
+    ExpressBooking,
+    ExpressLane,
+    Pacer,
+    express_budget,
+    newest_first,
+    oldest_first,
+)
 from amazon_sync.services.recovery import recover_orphan_intents, unresolved_marketplaces
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.services.steps import Step, StepObserver, ignore_step
@@ -85,6 +92,8 @@ class ExportSummary:
     skipped_in_flight_rows: int = 0
     skipped_excluded: int = 0
     skipped_budget_products: int = 0
+    # left for a later run because the marketplace's previous feed is still at Amazon (express lane on)
+    waiting_for_feed_products: int = 0
     offer_errors: int = 0
     quantities_held: int = 0
     open_ended_sales: int = 0  # sales sent with PrestaShop's window open at the end (see `status`)
@@ -144,7 +153,10 @@ class BatchProgress:
     batch: BatchRecord
     summary: ExportSummary
     budget: int
+    # Feeds each marketplace may still add to Amazon's queue in this run; None: no limit (express lane off).
+    queue_room: dict[str, int] | None = None
     unsent: set[int] = field(default_factory=set)
+    waiting: set[int] = field(default_factory=set)  # of the unsent: only because a feed is still at Amazon
     every_product_unsent: bool = False
     # Offers a full run could not send (Amazon's feed budget): new log rows carry them to the next runs.
     continuation: set[LogKey] = field(default_factory=set)
@@ -160,7 +172,20 @@ class BatchProgress:
                 self.continuation.add(LogKey(product, attribute, run.config.shop_id))
 
     def can_submit(self, run: MarketplaceRun) -> bool:
-        return self.budget > 0 and run.budget_left
+        return self.budget > 0 and run.budget_left and not self.queue_full(run)
+
+    def queue_full(self, run: MarketplaceRun) -> bool:
+        return self.queue_room is not None and self.queue_room.get(run.config.marketplace_id, 0) <= 0
+
+    def took_queue_place(self, run: MarketplaceRun) -> None:
+        if self.queue_room is not None:
+            self.queue_room[run.config.marketplace_id] = self.queue_room.get(run.config.marketplace_id, 0) - 1
+
+    def wait_for_queue(self, run: MarketplaceRun, offers: Iterable[tuple[int, int]]) -> None:
+        """Leave offers for later because the marketplace's feed is still at Amazon: not a lack of budget."""
+        offers = list(offers)
+        self.leave_for_later(run, offers)
+        self.waiting.update(product for product, _ in offers)
 
 
 class Exporter:
@@ -253,7 +278,7 @@ class Exporter:
         """Amazon refused a submission, or nothing could be submitted: Amazon's reason, else None."""
         if summary.feeds_abandoned:
             return self._abandon_reason or "Amazon refused a feed submission"
-        if summary.feeds_submitted == 0 and summary.skipped_budget_products:
+        if summary.feeds_submitted == 0 and summary.skipped_budget_products > summary.waiting_for_feed_products:
             return (f"Amazon's JSON_LISTINGS_FEED budget ({self.config.feeds_per_window} per 5 minutes) is used up: "
                     f"{summary.skipped_budget_products} product(s) wait for the next run")
         return None
@@ -290,7 +315,10 @@ class Exporter:
                             claim_expires_at=self.now() + self.lease_seconds, mode=request.mode)
         summary.batch_id = batch.batch_id
         self.state.create_batch(batch)
-        keys, rows_by_key = self._claim(batch.batch_id, summary)
+        progress = BatchProgress(batch, summary, budget=self._feed_budget(), queue_room=self._queue_room(),
+                                 full_request=request.mode == "full")
+        keys, rows_by_key = self._claim(batch.batch_id, summary,
+                                        newest_only=self._only_express_sends(progress, marketplaces, request))
         self.on_step("after_claim")
         in_flight = self._products_in_flight(batch.batch_id)
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
@@ -299,7 +327,6 @@ class Exporter:
             keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
             rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
         summary.keys = len(keys)
-        progress = BatchProgress(batch, summary, budget=self._feed_budget(), full_request=request.mode == "full")
         express_left = express_budget(self.config) if self.express is not None else 0
         pacer = self.express.pacer() if self.express is not None else None
         for marketplace in marketplaces:
@@ -312,21 +339,29 @@ class Exporter:
                 # products whose feed is still in flight are left out of a full pass: they come back later
                 progress.continuation.update(LogKey(product, 0, run.config.shop_id) for product in in_flight)
             express_offers: set[tuple[int, int]] = set()
+            express: list[PlannedMessage] = []
             if pacer is not None and not run.full and express_left > 0:
-                express_offers, express_left = self._express(run, progress, keys, rows_by_key, express_left, pacer,
+                express_offers, express = self._plan_express(run, progress, keys, rows_by_key, express_left,
                                                              incremental=request.mode == "incremental")
 
             def out_of_budget(chunk: list[tuple[int, int]], run: MarketplaceRun = run) -> bool:
                 if progress.can_submit(run) and self.remaining_seconds() >= 30:
                     return False
-                progress.leave_for_later(run, chunk)
+                if progress.queue_full(run) and self.remaining_seconds() >= 30:
+                    progress.wait_for_queue(run, chunk)
+                else:
+                    progress.leave_for_later(run, chunk)
                 progress.every_product_unsent |= run.full
                 return True
 
             for document in self._documents(run, keys, in_flight, request, summary, skip=out_of_budget,
-                                            taken=express_offers):
+                                            taken=express_offers, rows_by_key=rows_by_key):
                 self._dispatch(run, progress, document)
             self._save_open_ended_sales(run)
+            # The feed goes first: its submission takes a moment, the express lane's calls up to
+            # express_seconds, and Amazon's queue should not stand idle meanwhile. The two carry other offers.
+            if pacer is not None and express:
+                express_left = self._send_express(run, progress, express, express_left, pacer)
         unsent, every_product_unsent = progress.unsent, progress.every_product_unsent
         if progress.continuation:
             summary.continuation_rows = self.log.add_rows((key, "product") for key in sorted(
@@ -338,22 +373,23 @@ class Exporter:
         batch.status, batch.manifest_key = "SUBMITTED", manifest_key
         self.state.put_batch(batch)
         summary.skipped_budget_products = len(unsent)
+        summary.waiting_for_feed_products = len(progress.waiting)
         picture = batch_picture(batch, batch_feeds(batch, self.state), self.store, self._shops())
         counts = settle_rows(self.log, batch.batch_id, picture, max_attempts=self.config.max_attempts,
                              backoff_seconds=self.backoff_seconds, rows_by_key=rows_by_key)
         summary.rows_deleted_without_feed = counts.deleted
         summary.rows_released = counts.released
 
-    def _express(self, run: MarketplaceRun, progress: BatchProgress, keys: dict[LogKey, bool],
-                 rows_by_key: dict[LogKey, list[int]], budget: int, pacer: Pacer, *,
-                 incremental: bool) -> tuple[set[tuple[int, int]], int]:
-        """Plan and send this marketplace's share of the express lane: the offers whose changes waited
-        longest, up to ``budget`` messages. Returns the offers it took over and the budget left."""
-        assert self.express is not None
+    def _plan_express(self, run: MarketplaceRun, progress: BatchProgress, keys: dict[LogKey, bool],
+                      rows_by_key: dict[LogKey, list[int]], budget: int, *,
+                      incremental: bool) -> tuple[set[tuple[int, int]], list[PlannedMessage]]:
+        """Plan this marketplace's share of the express lane: the offers changed most recently, up to
+        ``budget`` calls; what the calls cannot hold goes to the feed. Returns the offers it took over
+        (the feed leaves them out) and the messages to send."""
         offers, _ = self.reader.expand(run.context, keys.items())
-        chosen = oldest_first(offers, rows_by_key, run.config.shop_id)[:budget]
+        chosen = newest_first(offers, rows_by_key, run.config.shop_id)[:budget]
         if not chosen:
-            return set(), budget
+            return set(), []
         summary = progress.summary
         rank = {offer: index for index, offer in enumerate(chosen)}
         express: list[PlannedMessage] = []
@@ -368,7 +404,14 @@ class Exporter:
             else:
                 express.append(planned)
                 calls += planned.messages
-        if express and not self.state.renew_lease("export", self._owner, self.lease_seconds, self.now()):
+        return set(chosen), express
+
+    def _send_express(self, run: MarketplaceRun, progress: BatchProgress, express: list[PlannedMessage],
+                      budget: int, pacer: Pacer) -> int:
+        """Send the planned express messages and book Amazon's answers; returns the budget left."""
+        assert self.express is not None
+        summary = progress.summary
+        if not self.state.renew_lease("export", self._owner, self.lease_seconds, self.now()):
             raise LeaseLost(f"export batch {progress.batch.batch_id} lost its lease to another run: it sends "
                             "nothing more")
         result = self.express.send(run.config, express, log=self.log, pacer=pacer,
@@ -390,7 +433,41 @@ class Exporter:
         # what the lane could not send (429, 5xx, out of time) stays pending for the next run
         progress.leave_for_later(run, ((m.id_product, m.id_product_attribute) for m in result.unsent))
         # a throttled or failing lane is not tried again on another marketplace in this run
-        return set(chosen), 0 if result.stopped else budget - sent
+        return 0 if result.stopped else budget - sent
+
+    def _refused(self, run: MarketplaceRun, summary: ExportSummary) -> bool:
+        """A full sync before Amazon's listings were ever read would offer every PrestaShop SKU, and Amazon
+        creates an incomplete listing for each SKU it lacks: refused until reconciliation has run."""
+        if not run.full or run.listings_read or run.config.send_to_skus_not_on_amazon:
+            return False
+        summary.refused_marketplaces.append(run.config.marketplace_id)
+        return True
+
+    def _shops(self) -> dict[str, int]:
+        return {m.marketplace_id: m.shop_id for m in self.config.marketplaces}
+
+    def _feed_budget(self) -> int:
+        recent = len(self.state.recent_submissions(JSON_FEED_WINDOW_SECONDS, self.now()))
+        return max(0, min(self.config.max_feeds_per_run, self.config.feeds_per_window - recent))
+
+    def _queue_room(self) -> dict[str, int] | None:
+        """With the express lane on, feeds each marketplace may add to Amazon's queue now.
+
+        Amazon processes a seller's feeds one after the other (docs/amazon-behaviours.md, row 8), and a
+        product with a feed in flight waits for that feed's report before either lane sends it again. A
+        backlog submitted as several feeds at once would hold its last feed's products for the whole
+        queue's time; submitted one feed at a time (the next once the previous is acknowledged), each
+        product waits for its own feed only, and the products not yet submitted stay free for the express
+        lane, which sends them with their current value when they change again. Amazon works through the
+        feeds just as fast either way, less the wait for the next run between two of them. Without the
+        express lane every change goes by feed anyway, and holding feeds back would only delay them."""
+        if self.express is None:
+            return None
+        at_amazon: dict[str, int] = {}
+        for record in self.state.feeds_in_flight():
+            at_amazon[record.marketplace_id] = at_amazon.get(record.marketplace_id, 0) + 1
+        return {m.marketplace_id: self.config.max_feeds_in_flight - at_amazon.get(m.marketplace_id, 0)
+                for m in self.config.marketplaces}
 
     def _products_in_flight(self, batch_id: int) -> set[int]:
         """Products a message Amazon has not finished with may still change, whichever lane would send
@@ -411,26 +488,27 @@ class Exporter:
             products.update(FeedMessageRef.from_row(row).id_product for row in rows)
         return products
 
-    def _refused(self, run: MarketplaceRun, summary: ExportSummary) -> bool:
-        """A full sync before Amazon's listings were ever read would offer every PrestaShop SKU, and Amazon
-        creates an incomplete listing for each SKU it lacks: refused until reconciliation has run."""
-        if not run.full or run.listings_read or run.config.send_to_skus_not_on_amazon:
+    def _only_express_sends(self, progress: BatchProgress, marketplaces: list[MarketplaceConfig],
+                            request: ExportRequest) -> bool:
+        """Every marketplace's feed is still at Amazon: this run can only send express."""
+        if progress.queue_room is None or request.mode == "full":
             return False
-        summary.refused_marketplaces.append(run.config.marketplace_id)
-        return True
+        return all(progress.queue_room.get(m.marketplace_id, 0) <= 0 for m in marketplaces)
 
-    def _shops(self) -> dict[str, int]:
-        return {m.marketplace_id: m.shop_id for m in self.config.marketplaces}
-
-    def _feed_budget(self) -> int:
-        recent = len(self.state.recent_submissions(JSON_FEED_WINDOW_SECONDS, self.now()))
-        return max(0, min(self.config.max_feeds_per_run, self.config.feeds_per_window - recent))
-
-    def _claim(self, batch_id: int, summary: ExportSummary) -> tuple[dict[LogKey, bool], dict[LogKey, list[int]]]:
+    def _claim(self, batch_id: int, summary: ExportSummary, *,
+               newest_only: bool = False) -> tuple[dict[LogKey, bool], dict[LogKey, list[int]]]:
         """Claim rows and coalesce them: key -> True when every change on it was a stock change,
-        and key -> the ids of its rows."""
+        and key -> the ids of its rows. ``newest_only``: one chunk of the newest rows, all the express
+        lane can use (it takes the freshest changes), so a backlog waiting for the feed lane stays put."""
         keys: dict[LogKey, bool] = {}
         rows_by_key: dict[LogKey, list[int]] = {}
+        if newest_only:
+            rows = self.log.claim_newest(batch_id, min(self.claim_chunk, self.config.max_rows_per_run))
+            for row in rows:
+                keys[row.key] = keys.get(row.key, True) and row.kind == "stock"
+                rows_by_key.setdefault(row.key, []).append(row.id)
+            summary.rows_claimed = len(rows)
+            return keys, rows_by_key
         after = 0
         while summary.rows_claimed < self.config.max_rows_per_run and self.remaining_seconds() > 60:
             rows = self.log.claim(batch_id, min(self.claim_chunk, self.config.max_rows_per_run - summary.rows_claimed),
@@ -462,12 +540,13 @@ class Exporter:
     def _documents(self, run: MarketplaceRun, keys: dict[LogKey, bool], in_flight: set[int],
                    request: ExportRequest, summary: ExportSummary, *,
                    skip: Callable[[list[tuple[int, int]]], bool] = lambda chunk: False,
-                   taken: set[tuple[int, int]] | None = None) -> Iterator[FeedDocument]:
+                   taken: set[tuple[int, int]] | None = None,
+                   rows_by_key: dict[LogKey, list[int]] | None = None) -> Iterator[FeedDocument]:
         """The marketplace's feed documents, each yielded as soon as it is full; a chunk of offers for
         which ``skip`` says so is not read (it is left for a later run); offers ``taken`` by the express
-        lane are left out."""
+        lane are left out; with ``rows_by_key``, offers go oldest change first."""
         def planned() -> Iterator[PlannedMessage]:
-            for offers, vanished in self._offer_chunks(run, keys, run.full, in_flight):
+            for offers, vanished in self._offer_chunks(run, keys, run.full, in_flight, rows_by_key):
                 chunk = [offer for offer in offers if offer not in taken] if taken else offers
                 if chunk and not skip(chunk):
                     yield from self._plan(run, chunk, incremental=request.mode == "incremental", summary=summary,
@@ -475,8 +554,9 @@ class Exporter:
 
         return split_all(run.splitter, planned())
 
-    def _offer_chunks(self, run: MarketplaceRun, keys: dict[LogKey, bool], full: bool,
-                      in_flight: set[int]) -> Iterator[tuple[list[tuple[int, int]], bool]]:
+    def _offer_chunks(self, run: MarketplaceRun, keys: dict[LogKey, bool], full: bool, in_flight: set[int],
+                      rows_by_key: dict[LogKey, list[int]] | None = None,
+                      ) -> Iterator[tuple[list[tuple[int, int]], bool]]:
         """Chunks of offers to plan, each with True when its offers are no offers of the shop any more
         but have SKUs that may be on Amazon (deleted, left the shop, or a product that got combinations)."""
         marketplace_id, shop = run.config.marketplace_id, run.config.shop_id
@@ -487,7 +567,8 @@ class Exporter:
                 yield [key for key in chunk if key[0] not in in_flight], True
             return
         offers, _ = self.reader.expand(run.context, keys.items())
-        ordered = sorted(offers)
+        # a backlog larger than the run can send goes oldest change first: a change waits only for older ones
+        ordered = oldest_first(offers, rows_by_key, shop) if rows_by_key is not None else sorted(offers)
         for start in range(0, len(ordered), OFFER_CHUNK):
             yield ordered[start:start + OFFER_CHUNK], False
         named = [key.id_product for key in keys if key.id_product and key.id_shop in (0, shop)]
@@ -607,10 +688,15 @@ class Exporter:
 
     def _dispatch(self, run: MarketplaceRun, progress: BatchProgress, document: FeedDocument) -> None:
         self._save_open_ended_sales(run)
+        offers = ((r.id_product, r.id_product_attribute) for r in document.messages)
         if not progress.can_submit(run):
-            progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
+            if progress.queue_full(run):
+                progress.wait_for_queue(run, offers)
+            else:
+                progress.leave_for_later(run, offers)
             return
         progress.budget -= 1
+        progress.took_queue_place(run)
         if not self._submit(run, progress.batch, document, progress.summary):
             progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
 

@@ -12,9 +12,17 @@ The rule (docs/operations.md, "Two lanes"):
   rate limit is per seller account). By default it is what the rate allows in ``express_seconds``:
   5 requests/s x 20 s = 100, which keeps a run well inside a one-minute schedule.
 - When a marketplace's messages fit in what is left of the budget, they all go express; otherwise
-  the express lane takes the offers whose changes have waited longest (oldest log row first) and
-  feeds carry the bulk. Rows handed back (a feed budget exhausted, a throttled PATCH) keep their ids,
-  so they are the oldest in the next run and go first: no change waits behind later ones.
+  the express lane takes the offers changed most recently (newest log row first), and feeds carry the
+  rest, oldest change first, so a change that misses the lane waits only for older ones. The freshest
+  first: a fresh change is what the lane is for, and a backlog behind it is the feeds' work; an offer
+  of a backlog that changes again is fresh and goes express with its current value. What the budget's
+  calls cannot hold of the offers the lane chose heads the run's feed.
+- A product with a message at Amazon that Amazon has not finished with waits, whichever lane: a feed
+  in flight, or its rows' batch not yet settled. With the lane on, each marketplace keeps one feed at
+  Amazon at a time (``max_feeds_in_flight``): Amazon processes a seller's feeds one after the other,
+  so a second feed would only wait in its queue, and its products with it; left pending instead, they
+  stay free for the express lane. A run whose marketplaces all have their feed at Amazon claims only
+  the newest rows, all the lane can use. A run that submits a feed does so before the lane's calls.
 - Full synchronisations and catalogue-wide changes always go by feed, and so does a price sent ahead
   of a held quantity (the restock-at-old-price guard): ACCEPTED means queued, not applied, and only a
   feed's DONE report says the price is in before the quantity follows.
@@ -72,26 +80,48 @@ def express_budget(config: SyncConfig) -> int:
     return math.floor(PATCH_RATE_PER_SECOND * config.express_seconds)
 
 
-def oldest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
-                 shop: int) -> list[tuple[int, int]]:
-    """Offers ordered by the oldest log row naming them (a smaller id is an older change)."""
-    oldest_by_offer: dict[tuple[int, int], int] = {}
-    by_product: dict[int, int] = {}
+def _change_ids(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+                shop: int) -> dict[tuple[int, int], tuple[int, int]]:
+    """Per offer, the ids of the oldest and the newest log row naming it (ids grow with time); a row on
+    the product (combination 0) names every offer of the product."""
+    by_offer: dict[tuple[int, int], tuple[int, int]] = {}
+    by_product: dict[int, tuple[int, int]] = {}
     for key, ids in rows_by_key.items():
         if key.id_shop not in (0, shop) or not ids:
             continue
-        first = min(ids)
+        span = (min(ids), max(ids))
         if key.id_product_attribute:
             offer = (key.id_product, key.id_product_attribute)
-            oldest_by_offer[offer] = min(first, oldest_by_offer.get(offer, first))
+            known = by_offer.get(offer, span)
+            by_offer[offer] = (min(known[0], span[0]), max(known[1], span[1]))
         else:
-            by_product[key.id_product] = min(first, by_product.get(key.id_product, first))
+            known = by_product.get(key.id_product, span)
+            by_product[key.id_product] = (min(known[0], span[0]), max(known[1], span[1]))
+    spans: dict[tuple[int, int], tuple[int, int]] = {}
+    for offer in offers:
+        found = [s for s in (by_offer.get(offer), by_product.get(offer[0])) if s is not None]
+        if found:
+            spans[offer] = (min(s[0] for s in found), max(s[1] for s in found))
+    return spans
 
-    def age(offer: tuple[int, int]) -> tuple[int, tuple[int, int]]:
-        found = [v for v in (oldest_by_offer.get(offer), by_product.get(offer[0])) if v is not None]
-        return (min(found) if found else 2**63, offer)
 
-    return sorted(offers, key=age)
+def oldest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+                 shop: int) -> list[tuple[int, int]]:
+    """Offers ordered by the oldest change naming them: the order feeds carry a backlog in, so a change
+    that missed the express lane waits only for the changes made before it."""
+    offers = list(offers)
+    spans = _change_ids(offers, rows_by_key, shop)
+    return sorted(offers, key=lambda offer: (spans.get(offer, (2**63, 0))[0], offer))
+
+
+def newest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+                 shop: int) -> list[tuple[int, int]]:
+    """Offers ordered by the newest change naming them, newest first: the order the express lane takes
+    them in. A fresh change is what the lane is for; a backlog behind it is the feeds' work, and an offer
+    of the backlog that changes again is fresh, and goes express with its current value."""
+    offers = list(offers)
+    spans = _change_ids(offers, rows_by_key, shop)
+    return sorted(offers, key=lambda offer: (-spans.get(offer, (0, -1))[1], offer))
 
 
 @dataclass
