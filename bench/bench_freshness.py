@@ -17,12 +17,20 @@ Workloads, each on a fresh stack: (a) trickle: one stock or price change every 1
 lane on a one-minute schedule, and without it on a five-minute schedule (the sync before the lane).
 For each change the time from commit to the first moment the simulated Amazon shows its value is
 taken from the simulator's listing history. Targets: trickle p50 < 90 s and p95 < 150 s with the
-express lane; during the burst the trickle's p95 < 5 minutes. The last line is one JSON object.
+express lane; during the burst the trickle's p95 < 5 minutes.
+
+Printed per scenario: the percentiles, each feed's life on Amazon's side (submitted, started,
+finished, messages) and, for the burst, where the import's time went (feeds processing, Amazon's
+queue idle between two feeds); the wall time of an export run on this machine (the simulated clock
+does not see it). Then a table of the trickle's p50 / p95 / max for both workloads with and without
+the express lane (during the burst split into changes to imported products, which wait for the
+import's feed that carries them, and to others). The last line is one JSON object.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import signal
@@ -32,6 +40,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +125,7 @@ class World:
         self.marketplace = marketplace
         self.changes: list[Change] = []
         self.runs = {"export": 0, "ack": 0, "express_messages": 0, "feeds": 0, "feed_messages": 0}
+        self.export_wall_seconds: list[float] = []
 
     def _notified(self, notification: dict[str, Any]) -> None:
         self.finished_feeds += 1
@@ -161,7 +171,10 @@ class World:
         if self.express:
             overrides["express"] = ExpressLane(self.runtime.listings_for(), sleep=self.clock.advance,
                                                clock=self.clock.now)
+        started = time.perf_counter()
         summary = self.runtime.exporter(**overrides).run(ExportRequest())
+        # this machine's time, not the simulated clock's: what a run costs while a backlog waits
+        self.export_wall_seconds.append(time.perf_counter() - started)
         self.runs["export"] += 1
         self.runs["express_messages"] += summary.express_messages
         self.runs["feeds"] += summary.feeds_submitted
@@ -205,6 +218,18 @@ class World:
                 next_ack = self.clock.now() + ACK_EVERY
             self.clock.advance(STEP)
             self.simulator.amazon.advance()
+
+    def feed_timeline(self) -> list[dict[str, Any]]:
+        """Each feed on Amazon's side, seconds from the start: submitted, started, finished, and its size;
+        where a feed waited in Amazon's queue, or Amazon's queue stood idle between two feeds."""
+        timeline = []
+        for feed in self.simulator.amazon.feeds.values():
+            data = self.simulator.amazon.documents[feed.input_document_id].data or b""
+            timeline.append({"submitted": round(feed.created - START, 1),
+                             "started": round(feed.started - START, 1) if feed.started else None,
+                             "finished": round(feed.ended - START, 1) if feed.ended else None,
+                             "messages": len(json.loads(data).get("messages", []))})
+        return timeline
 
     def _measure(self) -> list[Change]:
         listings = self.simulator.amazon.listings
@@ -274,6 +299,9 @@ def scenario(server: ThrowawayMariaDB, tmp: Path, name: str, *, express: bool, b
             "not_shown": sum(c.shown is None and not c.superseded for c in changes),
             "superseded": sum(c.superseded for c in changes),
             "runs": world.runs, "wall_seconds": round(time.perf_counter() - started, 1),
+            "export_run_wall_seconds": {"p50": percentiles(world.export_wall_seconds)["p50"],
+                                        "max": percentiles(world.export_wall_seconds)["max"]},
+            "feeds": world.feed_timeline(),
         }
         if burst:
             result["burst"] = percentiles([c.shown - c.committed for c in bursts if c.shown is not None])
@@ -286,9 +314,40 @@ def scenario(server: ThrowawayMariaDB, tmp: Path, name: str, *, express: bool, b
             result["trickle_during_burst_on_other_products"] = percentiles(
                 [c.shown - c.committed for c in during if c.shown is not None and c.sku not in in_import])
             result["burst_all_shown_after_seconds"] = round(burst_done - START, 1)
+            result["import_time"] = import_time(result["feeds"], burst_done - START)
         return result
     finally:
         world.close()
+
+
+def import_time(feeds: list[dict[str, Any]], done: float) -> dict[str, float]:
+    """Where the import's time went on Amazon's side: feeds processing (one after the other), Amazon's
+    queue standing idle between two feeds while the import waited (the next run, the acknowledgment),
+    and the wait before the first feed."""
+    during = sorted((f for f in feeds if f["started"] is not None and f["started"] <= done),
+                    key=lambda f: f["started"])
+    processing = sum((f["finished"] or done) - f["started"] for f in during)
+    idle = sum(max(0.0, later["started"] - (earlier["finished"] or done))
+               for earlier, later in pairwise(during))
+    return {"before_first_feed": during[0]["started"] if during else 0.0, "feeds_processing": round(processing, 1),
+            "queue_idle_between_feeds": round(idle, 1)}
+
+
+def trickle_table(figures: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The trickle's p50 / p95 / max for each workload, with and without the express lane, side by side."""
+    rows: dict[str, dict[str, Any]] = {}
+    for workload, parts in (("trickle", ("trickle",)),
+                            ("burst", ("trickle", "trickle_during_burst", "trickle_during_burst_on_imported_products",
+                                       "trickle_during_burst_on_other_products"))):
+        for lane in ("express_1min", "feeds_only_5min"):
+            scenario_figures = figures.get(f"{workload}_{lane}")
+            if scenario_figures is None:
+                continue
+            for part in parts:
+                row = scenario_figures[part]
+                name = f"{workload} {lane}: {part.replace('_', ' ')}"
+                rows[name] = {"p50": row["p50"], "p95": row["p95"], "max": row["max"], "count": row["count"]}
+    return rows
 
 
 def main() -> None:
@@ -310,6 +369,7 @@ def main() -> None:
                 print(f"# {name} ...", flush=True)
                 figures[name] = scenario(server, Path(tmp), name, express=express, burst=burst)
                 print(f"# {name}: {json.dumps(figures[name])}", flush=True)
+    figures["trickle_seconds"] = trickle_table(figures)
     if "trickle_express_1min" in figures:
         trickle = figures["trickle_express_1min"]["trickle"]
         figures["target_trickle_p50_under_90s"] = trickle["p50"] is not None and trickle["p50"] < 90
@@ -327,4 +387,5 @@ if __name__ == "__main__":
                           "AWS_DEFAULT_REGION": "eu-west-1"}.items():
         os.environ.setdefault(_name, _value)
     os.environ.pop("AWS_ENDPOINT_URL", None)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the simulator's line per request, thousands an hour
     main()
