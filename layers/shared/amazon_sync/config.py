@@ -190,11 +190,11 @@ class SyncConfig(BaseModel):
     express_seconds: float = Field(
         default=20.0, gt=0, le=600,
         description="time one run may spend on the express lane; at Amazon's 5 requests/s it sets the default "
-                    "express_threshold (20 s: 100 offers per run)")
+                    "express_threshold (20 s: 100 calls per run, one each for an offer's quantity and price)")
     express_threshold: int | None = Field(
         default=None, ge=0, le=100000,
-        description="offers per run sent through the express lane, shared by the marketplaces; null derives it "
-                    "from express_seconds")
+        description="patchListingsItem calls per run (an offer's quantity and price are one each), shared by the "
+                    "marketplaces; null derives it from express_seconds")
     max_feeds_in_flight: int = Field(
         default=1, ge=1, le=100,
         description="with the express lane on, feeds per marketplace waiting for Amazon's verdict at a time: Amazon "
