@@ -71,14 +71,23 @@ class EventLog:
         Rows locked by another transaction are skipped, not waited for; rows that commit late with a
         smaller id stay pending and are found by the next run, which starts from id 0 again.
         """
+        return self._claim(batch_id, "AND id_amazon_sync_log > %s ORDER BY id_amazon_sync_log", (after_id,), limit)
+
+    def claim_newest(self, batch_id: int, limit: int) -> list[ClaimedRow]:
+        """Claim up to ``limit`` pending rows, newest first: for a run in which only the express lane can
+        send (it takes the freshest changes), so that a backlog waiting for the feed lane is not claimed
+        and handed back every run. Older rows of the same offers stay pending; sent again later, they are
+        found unchanged. Returned in id order, as ``claim`` returns them."""
+        return self._claim(batch_id, "ORDER BY id_amazon_sync_log DESC", (), limit)[::-1]
+
+    def _claim(self, batch_id: int, range_and_order: str, params: tuple[int, ...], limit: int) -> list[ClaimedRow]:
         log = self.t.log
         started = time.perf_counter()
         with transaction(self.conn) as cur:
             cur.execute(
                 f"SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind FROM {log} "
-                "WHERE state = %s AND batch_id IS NULL AND id_amazon_sync_log > %s "
-                "AND (not_before IS NULL OR not_before <= NOW(6)) "
-                "ORDER BY id_amazon_sync_log LIMIT %s FOR UPDATE SKIP LOCKED", (PENDING, after_id, limit))
+                "WHERE state = %s AND batch_id IS NULL AND (not_before IS NULL OR not_before <= NOW(6)) "
+                f"{range_and_order} LIMIT %s FOR UPDATE SKIP LOCKED", (PENDING, *params, limit))
             raw = cur.fetchall()
             if raw:
                 ids = [r[0] for r in raw]
@@ -87,26 +96,6 @@ class EventLog:
         self.locks.note(time.perf_counter() - started)
         # objects are built after the commit: no Python work while the rows are locked
         return [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in raw]
-
-    def claim_newest(self, batch_id: int, limit: int) -> list[ClaimedRow]:
-        """Claim up to ``limit`` pending rows, newest first: for a run in which only the express lane can
-        send (it takes the freshest changes), so that a backlog waiting for the feed lane is not claimed
-        and handed back every run. Older rows of the same offers stay pending; sent again later, they are
-        found unchanged."""
-        log = self.t.log
-        started = time.perf_counter()
-        with transaction(self.conn) as cur:
-            cur.execute(
-                f"SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind FROM {log} "
-                "WHERE state = %s AND batch_id IS NULL AND (not_before IS NULL OR not_before <= NOW(6)) "
-                "ORDER BY id_amazon_sync_log DESC LIMIT %s FOR UPDATE SKIP LOCKED", (PENDING, limit))
-            raw = cur.fetchall()
-            if raw:
-                ids = [r[0] for r in raw]
-                cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
-                            f"WHERE id_amazon_sync_log IN ({placeholders(ids)})", (CLAIMED, batch_id, *ids))
-        self.locks.note(time.perf_counter() - started)
-        return [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in reversed(raw)]
 
     def claimed_products(self, exclude_batch: int | None = None) -> set[int]:
         """Products with rows claimed by another batch: their feed is still in flight."""
