@@ -294,15 +294,24 @@ class Driver:
         return summary
 
     def reconcile_until_read(self):
-        """Reconcile until every marketplace was read (Amazon takes half a minute to prepare a report)."""
+        """Reconcile until every marketplace has read a report asked for now (Amazon takes half a minute to
+        prepare one). A report an earlier, killed run asked for is read first and shows Amazon as it was
+        then; the marketplaces need not be read in the same run: a marketplace that has just read asks for
+        a new report in its next run, so two marketplaces whose reports were asked for at different times
+        take turns."""
         self.clear_faults()
+        earlier_reports = set(self.stack.amazon.reports.reports)
+        fresh: set[str] = set()
+        marketplaces = {m.marketplace_id for m in self.stack.runtime.config.marketplaces}
         for _ in range(8):
             summary = self.reconcile(kill=0)
-            if summary and not summary["skipped_reason"] and all(
-                    r["state"] == "read" for r in summary["marketplaces"]):
-                return summary
+            if summary and not summary["skipped_reason"]:
+                fresh |= {r["marketplace_id"] for r in summary["marketplaces"]
+                          if r["state"] == "read" and r["report_id"] not in earlier_reports}
+                if fresh == marketplaces:
+                    return summary
             self.pass_time(70)  # the report is ready, a killed run's lease has expired
-        raise AssertionError("Amazon's listings could not be read")
+        raise AssertionError(f"Amazon's listings could not be read for {sorted(marketplaces - fresh)}")
 
     def behind_our_back(self):
         """Seller Central or a repricer changes a listing of the shop: price, or (merchant-fulfilled only)
