@@ -41,3 +41,27 @@ def test_sdk_tracing_follows_powertools_rule():
     assert not sdk_tracing_enabled({**lambda_env, "POWERTOOLS_TRACE_DISABLED": "1"})
     assert not sdk_tracing_enabled({})  # outside Lambda there is no daemon to send to
     assert not sdk_tracing_enabled({**lambda_env, "AWS_SAM_LOCAL": "true"})
+
+
+def test_a_client_class_loads_one_api_module_and_the_package_still_answers_for_the_others():
+    code = """
+import json, sys
+from amazon_sync.adapters.spapi import sp_api_class
+feeds = sp_api_class("sp_api.api.feeds.feeds_2021_06_30", "FeedsV20210630")
+listings = sp_api_class("sp_api.api.listings_items.listings_items_2021_08_01", "ListingsItemsV20210801")
+apis = sorted({m.split(".")[2] for m in sys.modules if m.startswith("sp_api.api.")})
+from sp_api.api import FeedsV20210630, Orders  # the package's own names: its __init__ runs now
+import sp_api.api
+print(json.dumps({"apis": apis, "same": FeedsV20210630 is feeds, "orders": Orders.__module__,
+                  "listings": listings.__name__, "all_loaded": "sp_api.api.orders" in sys.modules,
+                  "reports": sp_api.api.Reports.__name__}))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    result = json.loads(done.stdout.splitlines()[-1])
+    assert result["apis"] == ["feeds", "listings_items"]
+    assert result["same"] is True
+    assert result["orders"].startswith("sp_api.api.orders")
+    assert result["listings"] == "ListingsItemsV20210801"
+    assert result["all_loaded"] is True
+    assert result["reports"] == "Reports"

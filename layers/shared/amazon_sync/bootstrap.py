@@ -26,7 +26,7 @@ from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.mysql.schema import Tables, require_log
 from amazon_sync.adapters.mysql.settings import DatabaseSettings, describe_errors
 from amazon_sync.adapters.s3 import S3DocumentStore
-from amazon_sync.adapters.secrets import secret_string
+from amazon_sync.adapters.secrets import secret_reader, secret_string
 from amazon_sync.adapters.spapi import (
     FeedsGateway,
     ListingsGateway,
@@ -143,8 +143,9 @@ class Runtime:
     def from_env(cls, env: dict[str, str] | None = None) -> Runtime:
         env = dict(os.environ) if env is None else env
         settings = RuntimeSettings.from_env(env)
-        database = DatabaseSettings.from_env(env, secret_string)
-        credentials = read_credentials(settings.spapi_secret_arn)
+        read_secret = secret_reader()
+        database = DatabaseSettings.from_env(env, read_secret)
+        credentials = read_credentials(settings.spapi_secret_arn, read_secret)
         return cls(settings, database, load_config(settings.config_source), StateStore(settings.state_table),
                    S3DocumentStore(settings.document_bucket), credentials, env=env)
 
@@ -304,9 +305,9 @@ def deadline_in(seconds: float) -> Callable[[], float]:
     return remaining
 
 
-def read_credentials(secret_arn: str) -> SpApiCredentials:
+def read_credentials(secret_arn: str, read_secret: Callable[[str], str] = secret_string) -> SpApiCredentials:
     try:
-        text = secret_string(secret_arn)
+        text = read_secret(secret_arn)
     except ConfigurationError as exc:  # "cannot read secret ARN: reason": say which secret it is
         raise ConfigurationError(str(exc).replace("cannot read secret", "cannot read SP-API secret", 1)) from None
     except Exception as exc:  # Powertools raises GetParameterError for every Secrets Manager failure

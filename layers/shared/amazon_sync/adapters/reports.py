@@ -13,7 +13,7 @@ from typing import Any, BinaryIO, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from amazon_sync.adapters.spapi import SpApiClient, _EmptyAnswer, _parse
+from amazon_sync.adapters.spapi import SpApiClient, _EmptyAnswer, _parse, sp_api_class, tls_context
 from amazon_sync.domain.listings_report import REPORT_TYPE
 
 
@@ -54,10 +54,7 @@ class ReportsGateway(Protocol):
 class SpApiReports(SpApiClient):
     def api_class(self) -> type[Any]:
         """The Reports API, imported only when a client is built (sp_api and httpx are not cold-start costs)."""
-        from sp_api.api import Reports
-
-        reports: type[Any] = Reports
-        return reports
+        return sp_api_class("sp_api.api.reports.reports", "Reports")
 
     def request_listings_report(self, marketplace_id: str) -> str:
         def create() -> str:
@@ -81,7 +78,7 @@ class SpApiReports(SpApiClient):
             target.truncate()
             size = 0
             # a network error or an unexpected status is retried by _call, with a fresh URL
-            with httpx.stream("GET", document.url, timeout=httpx.Timeout(60.0)) as response:
+            with httpx.stream("GET", document.url, timeout=httpx.Timeout(60.0), verify=tls_context()) as response:
                 if response.status_code != 200:
                     raise _EmptyAnswer(f"report document download answered HTTP {response.status_code}")
                 for block in response.iter_raw(1 << 20):

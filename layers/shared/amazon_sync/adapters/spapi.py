@@ -11,8 +11,11 @@ models and the gateway protocol are all most runs need, and the library costs a 
 from __future__ import annotations
 
 import functools
+import importlib
+import importlib.util
 import io
 import random
+import sys
 import time
 import zlib
 from collections.abc import Callable
@@ -158,6 +161,46 @@ class ListingsGateway(Protocol):
                             validation_preview: bool = False) -> ListingSubmission: ...
 
 
+_API_PACKAGE = "sp_api.api"
+
+
+def sp_api_class(module: str, name: str) -> type[Any]:
+    """A client class from one module of python-amazon-sp-api's ``sp_api.api`` package.
+
+    The package's own ``__init__`` imports every one of the library's ~90 API modules, about 50 ms of
+    CPU at each cold start for the two or three we use. So the package is registered without running
+    it, and its submodules import as usual. Anyone who then asks the package itself for a name
+    (``from sp_api.api import Orders``) gets it: the first such question runs the ``__init__`` (PEP 562).
+    """
+    if _API_PACKAGE not in sys.modules:
+        spec = importlib.util.find_spec(_API_PACKAGE)
+        if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
+            package = importlib.util.module_from_spec(spec)
+            loader = spec.loader
+
+            def run_init(attribute: str) -> Any:
+                del package.__dict__["__getattr__"]
+                loader.exec_module(package)
+                return getattr(package, attribute)
+
+            package.__getattr__ = run_init  # type: ignore[method-assign]
+            sys.modules[_API_PACKAGE] = package
+            parent, _, child = _API_PACKAGE.rpartition(".")
+            setattr(sys.modules[parent], child, package)  # what the import system does for a package it loads
+    found: type[Any] = getattr(importlib.import_module(module), name)
+    return found
+
+
+@functools.cache
+def tls_context() -> Any:
+    """One TLS context (httpx's default: certifi's CAs, or SSL_CERT_FILE/SSL_CERT_DIR) for every
+    client of a run: each context loads the CA bundle again, ~20 ms of CPU, and a run builds four
+    clients or more (an API client and its LWA token client per API, the document downloads)."""
+    import httpx
+
+    return httpx.create_ssl_context()
+
+
 def _marketplace(marketplace_id: str) -> Marketplaces:
     from sp_api.base import Marketplaces
 
@@ -220,6 +263,7 @@ def sp_api_client(client_class: type[Any], credentials: SpApiCredentials, market
                      "lwa_client_secret": credentials.lwa_client_secret.get_secret_value(),
                      "refresh_token": credentials.refresh_token.get_secret_value()},
         auth_token_client_class=_token_client_class(endpoints.token_url),
+        verify=tls_context(),
     )
     if endpoints.api_url:
         client.endpoint = endpoints.api_url.rstrip("/")
@@ -259,10 +303,7 @@ class SpApiClient:
         """``client_class``, or the Feeds API's, imported only when a client is built."""
         if self.client_class is not None:
             return self.client_class
-        from sp_api.api.feeds.feeds_2021_06_30 import FeedsV20210630
-
-        feeds: type[Any] = FeedsV20210630
-        return feeds
+        return sp_api_class("sp_api.api.feeds.feeds_2021_06_30", "FeedsV20210630")
 
     # -- retries ----------------------------------------------------------------------------------
 
@@ -392,7 +433,8 @@ def fetch_document(document: _FeedDocument, max_bytes: int) -> str:
     later), content that cannot be decompressed or decoded, or is too large, is ReportUnreadable."""
     import httpx
 
-    with httpx.Client(timeout=DOWNLOAD_TIMEOUT_SECONDS) as client, client.stream("GET", document.url) as response:
+    with (httpx.Client(timeout=DOWNLOAD_TIMEOUT_SECONDS, verify=tls_context()) as client,
+          client.stream("GET", document.url) as response):
         if response.status_code >= 400:
             body = response.read()[:2000].decode("utf-8", "replace")
             code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
@@ -429,10 +471,7 @@ class SpApiListings(SpApiClient):
     """ListingsGateway over python-amazon-sp-api's ListingsItems client (2021-08-01)."""
 
     def api_class(self) -> type[Any]:
-        from sp_api.api.listings_items.listings_items_2021_08_01 import ListingsItemsV20210801
-
-        listings: type[Any] = ListingsItemsV20210801
-        return listings
+        return sp_api_class("sp_api.api.listings_items.listings_items_2021_08_01", "ListingsItemsV20210801")
 
     def patch_listings_item(self, seller_id: str, sku: str, marketplace_id: str, product_type: str,
                             patches: list[dict[str, Any]], *, issue_locale: str | None = None,
