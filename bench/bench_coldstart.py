@@ -8,7 +8,8 @@ Bytecode is never written (/opt and /var/task are read-only in Lambda).
 Per handler: the median of 7 imports; the same with the X-Ray SDK switched on; then one first
 invocation (import + handler) against the local stack: a scheduled export of a few hundred changes
 (one feed), then the acknowledgment poll that follows the feed to Amazon's verdict. Also the layer's
-size from `sam build` (.aws-sam/build/SharedLayer). Targets on this machine: import < 300 ms,
+size from `sam build` (.aws-sam/build/SharedLayer), and how many AWS calls the first invocation makes and
+how long it waits on them (moto_server here). Targets on this machine: import < 300 ms,
 first invocation < 1 s. Beside each wall time its CPU time in the child: on a busy machine the wall
 times grow with the load (printed as load_average), the CPU times much less. The last line printed is
 one JSON object.
@@ -66,7 +67,22 @@ if event is not None:
         def get_remaining_time_in_millis(self):
             return 300000
 
+    # how long the invocation waits on AWS (moto_server here, a few ms a call in-region on Lambda)
+    import botocore.client
+    aws = {{"calls": 0, "seconds": 0.0}}
+    make_api_call = botocore.client.BaseClient._make_api_call
+
+    def timed_api_call(self, operation, params):
+        began = time.perf_counter()
+        try:
+            return make_api_call(self, operation, params)
+        finally:
+            aws["calls"] += 1
+            aws["seconds"] += time.perf_counter() - began
+
+    botocore.client.BaseClient._make_api_call = timed_api_call
     result = handler_module.handler(event, Context())
+    out["aws_calls"], out["aws_call_ms"] = aws["calls"], round(aws["seconds"] * 1000, 1)
     out["invoke_ms"] = round((time.perf_counter() - imported) * 1000, 1)
     out["first_invocation_ms"] = round((time.perf_counter() - started) * 1000, 1)
     out["first_invocation_cpu_ms"] = round((time.process_time() - started_cpu) * 1000, 1)
@@ -200,6 +216,8 @@ def main() -> None:
         figures[f"{function}_first_invocation_cpu_ms"] = run["first_invocation_cpu_ms"]
         figures[f"{function}_first_invocation_handler_ms"] = run["invoke_ms"]
         figures[f"{function}_first_invocation_loads"] = run["loaded_by_invocation"]
+        figures[f"{function}_first_invocation_aws_calls"] = run["aws_calls"]
+        figures[f"{function}_first_invocation_aws_call_ms"] = run["aws_call_ms"]
         figures[f"{function}_first_invocation_result"] = run["result"]
     figures["target_import_under_300ms"] = all(figures[f"{f}_import_ms_median"] < 300 for f in HANDLERS)
     figures["target_first_invocation_under_1s"] = all(figures[f"{f}_first_invocation_ms"] < 1000 for f in HANDLERS)
