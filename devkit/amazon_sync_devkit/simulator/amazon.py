@@ -152,6 +152,9 @@ class Faults:
     sku_warnings: dict[str, dict[str, str]] = field(default_factory=dict)
     warn_every_message: dict[str, str] | None = None  # issue fields of a WARNING on every message (benchmarks)
     corrupt_reports: int = 0  # next N reports are unreadable
+    # next N listings reports end CANCELLED though the seller has listings: Amazon cancels a report for
+    # "too many requests" as well as for "no data" (selling-partner-api-docs #1329, #1123, models #1991)
+    cancel_listings_reports: int = 0
     partial_processing: int | None = None  # the next DONE feed processes only its first N messages
     duplicate_notifications: bool = False
     patch_statuses: list[int] = field(default_factory=list)  # next patchListingsItem answers, e.g. [500, 503]

@@ -177,6 +177,10 @@ class ReportsSimulator:
     def _produce(self, report: Report) -> None:
         amazon = self.amazon
         report.ended = amazon.clock.now()
+        if amazon.faults.cancel_listings_reports > 0:
+            amazon.faults.cancel_listings_reports -= 1
+            report.status = "CANCELLED"
+            return
         cached = self._cached(report)
         if cached is not None:
             report.status, report.document_id = "DONE", cached

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field
 
 from amazon_sync.adapters.dynamodb import StateStore
@@ -60,6 +61,11 @@ CHUNK = 2000
 WRITE_BATCH = 20_000  # changed listings written per transaction
 POLL_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0)  # then every 60 s: reports take minutes, sometimes hours
 EXAMPLES = 20
+# How long Amazon must cancel every listings report of a marketplace that had listings before a cancelled
+# report is read as "no listings" (see Reconciler._check_cancelled)
+CANCELLED_TRUSTED_AFTER_SECONDS = 24 * 3600
+
+logger = Logger(child=True)
 
 
 class ReconcileRequest(BaseModel):
@@ -187,6 +193,8 @@ class Reconciler:
                 self.listings.set_pending_report(marketplace_id, None)
             raise AmazonError(f"Amazon could not prepare listings report {status.reportId} (FATAL); "
                               "the next run asks for a new one")
+        if status.processingStatus == "CANCELLED":
+            self._check_cancelled(marketplace_id, status.reportId, dry_run=dry_run)
         wanted = self._wanted(marketplace)
         with tempfile.TemporaryFile(dir=self.temp_dir) as spool:
             chunks: Iterator[bytes] = iter(())
@@ -201,7 +209,38 @@ class Reconciler:
             self._compare(marketplace, status, chunks, charset, wanted, result, dry_run=dry_run)
         if not dry_run:
             self.listings.set_pending_report(marketplace_id, None)
+            if status.processingStatus == "DONE":
+                self.listings.set_cancelled_since(marketplace_id, None)
         result.state = "read"
+
+    def _check_cancelled(self, marketplace_id: str, report_id: str, *, dry_run: bool) -> None:
+        """A CANCELLED report is "no listings" only when that is believable.
+
+        Amazon cancels a report that has no data, but also one asked for too often (selling-partner-api-docs
+        #1329, #1123). Read as "no listings", it would make the store forget every FBA SKU, and the export
+        would then send merchant stock to them. So while the last report had listings, a cancelled one is a
+        failed reading (the store stays as it was, ReconcileFailures counts it and the next run asks again),
+        until Amazon has cancelled every report for CANCELLED_TRUSTED_AFTER_SECONDS: then the seller has
+        really closed every listing, and it is read as such (no operator needed to get out)."""
+        last = self.listings.last_read(marketplace_id)
+        if last is None or last.listings == 0:
+            return
+        now = self.now()
+        since = self.listings.cancelled_since(marketplace_id)
+        if since is not None and now - since >= CANCELLED_TRUSTED_AFTER_SECONDS:
+            logger.warning("Amazon has cancelled every listings report for a day: reading it as 'no listings'",
+                           extra={"marketplace_id": marketplace_id, "report_id": report_id})
+            return
+        if not dry_run:
+            self.listings.set_pending_report(marketplace_id, None)
+            if since is None:
+                self.listings.set_cancelled_since(marketplace_id, now)
+        hours = CANCELLED_TRUSTED_AFTER_SECONDS // 3600
+        raise AmazonError(
+            f"Amazon cancelled listings report {report_id} (no data, or asked for too often) although report "
+            f"{last.report_id} showed {last.listings} listings: not read as 'no listings', the store keeps what "
+            f"it knows (FBA SKUs get no merchant stock); the next run asks again, and reports cancelled for "
+            f"{hours} h in a row are read as 'no listings'")
 
     def _finished_report(self, marketplace_id: str, gateway: ReportsGateway, result: MarketplaceResult, *,
                          dry_run: bool) -> ReportStatus | None:

@@ -203,6 +203,19 @@ class AmazonListings:
             return
         self._set_meta(name, json.dumps({"report_id": report[0], "at": report[1]}))
 
+    def cancelled_since(self, marketplace_id: str) -> float | None:
+        """When Amazon began to cancel this marketplace's listings reports, while earlier ones had listings."""
+        value = self._get_meta(self._meta_name("listings_cancelled", marketplace_id))
+        return float(value) if value is not None else None
+
+    def set_cancelled_since(self, marketplace_id: str, at: float | None) -> None:
+        name = self._meta_name("listings_cancelled", marketplace_id)
+        if at is None:
+            with self.conn.cursor() as cur:
+                cur.execute(f"DELETE FROM {self.t.meta} WHERE `name` = %s", (name,))
+            return
+        self._set_meta(name, repr(at))
+
     def _get_meta(self, name: str) -> str | None:
         with self.conn.cursor() as cur:
             cur.execute(f"SELECT `value` FROM {self.t.meta} WHERE `name` = %s", (name,))
