@@ -46,10 +46,14 @@ typecheck: setup
 SAM_VENV := .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 PATH=$(dir $(PYTHON)):$$PATH $(SAM_VENV)/bin/sam
 
+# Every package from the lock, hashes checked. --no-deps because pip's hash mode cannot take the SAM CLI's
+# extras (boto3[crt], boto3-stubs[...]) from a lock; the lock holds them all (pip-compile resolved them),
+# and pip check proves the installed set complete.
 $(SAM_VENV)/.installed: requirements-sam.txt
 	@echo "==> creating $(SAM_VENV) for the SAM CLI"
 	@$(PYTHON) -m venv $(SAM_VENV)
-	@$(SAM_VENV)/bin/pip install --quiet -r requirements-sam.txt
+	@$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements-sam.txt
+	@$(SAM_VENV)/bin/pip check >/dev/null || { $(SAM_VENV)/bin/pip check; exit 1; }
 	@touch $@
 
 # Everything about the template that can be checked without an AWS account. Its `sam build` is a check
@@ -90,15 +94,16 @@ deploy: build
 
 # Dependencies: edit the direct pins in layers/shared/requirements.in or requirements-dev.in, then
 # `make lock` resolves every transitive dependency and records its hashes in the matching .txt (PyPI must
-# be reachable). The dev lock is constrained by the layer's, so both agree. The SAM CLI (requirements-sam.txt,
-# a build tool in its own venv) stays pinned at the top only: pip's hash mode cannot install its lock, which
-# asks for boto3 both with and without the [crt] extra.
+# be reachable). The dev lock is constrained by the layer's, so both agree. The SAM CLI, a build tool in its
+# own venv, has its own lock (requirements-sam.in -> requirements-sam.txt), installed without dependency
+# resolution (see $(SAM_VENV)/.installed).
 LOCK := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes --strip-extras \
         --no-emit-index-url --no-emit-find-links
 lock: $(VENV)/.installed
 	@$(LOCK) -o layers/shared/requirements.txt layers/shared/requirements.in
 	@$(LOCK) --allow-unsafe -o requirements-dev.txt requirements-dev.in
-	@echo "locks written: layers/shared/requirements.txt requirements-dev.txt"
+	@$(LOCK) --allow-unsafe -o requirements-sam.txt requirements-sam.in
+	@echo "locks written: layers/shared/requirements.txt requirements-dev.txt requirements-sam.txt"
 
 # pytest exits 5 when it collects nothing, which make treats as a failure: no empty green run.
 test: lint typecheck template-check
