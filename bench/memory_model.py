@@ -1,0 +1,87 @@
+"""What one run of a function costs at a given Lambda memory size, from figures measured on this machine.
+
+Pure arithmetic (bench/bench_memory.py feeds it; tests/unit/test_memory_model.py checks it).
+
+Lambda gives a function CPU in proportion to its memory, one full vCPU at 1,769 MB ("Configure Lambda
+function memory", docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html). Our functions are
+single-threaded, so above 1,769 MB the extra CPU is idle. A run's measured time splits into CPU time of
+the function's own process, which stretches by 1,769/M below a full vCPU, and waiting (the database,
+S3, DynamoDB, Amazon), which does not depend on the memory size:
+
+    duration(M) = wait + cpu * cpu_factor * max(1, 1769 / M)
+
+``cpu_factor`` is how much slower one Graviton vCPU runs this code than one core of the machine that
+measured it (1.0 unless a better figure is known). The cost of a run is its GB-seconds plus the request:
+
+    cost(M) = M / 1024 * duration(M) * price_per_gb_second + price_per_request
+
+A consequence worth knowing: below 1,769 MB, M * cpu * 1769 / M does not depend on M, so the CPU part
+costs the same at every size and only the waiting part grows with M. The cheapest size is then the
+smallest that is feasible (fits the memory, finishes in time), whatever cpu_factor is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# arm64 duration price, first tier (the first 7.5 billion GB-s a month), eu-west-1 as us-east-1:
+# https://aws.amazon.com/lambda/pricing/ (region Europe (Ireland), "Arm Price": $0.0000133334 per GB-s,
+# $0.0000000017 per ms at 128 MB), and $0.20 per million requests; looked up in 2026.
+ARM64_USD_PER_GB_SECOND = 0.0000133334
+USD_PER_REQUEST = 0.20 / 1_000_000
+FULL_VCPU_MB = 1769
+# the sizes compared: from Lambda's smallest useful for this code to past one full vCPU
+MEMORY_SIZES_MB = (512, 768, 1024, 1536, 1769, 2048)
+# Peak RSS as measured, times this, must fit. Why a half more: Lambda's "Max Memory Used" counts the
+# whole sandbox (the runtime interface client runs in the same Python process, plus the runtime's
+# own), a real shop's rows may carry longer names and more marketplaces than the benchmark's one,
+# and Python's allocator does not give memory back evenly from run to run; running out of memory
+# kills the run (its claims wait for the lease to expire), while the extra memory costs only the
+# waiting part of each run (see above).
+MEMORY_HEADROOM = 1.5
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run as measured: wall and CPU seconds of the function's process, its peak RSS, and how long
+    it waited for a CPU of the measuring machine (a busy shared machine's delay, not the services')."""
+
+    wall_seconds: float
+    cpu_seconds: float
+    peak_rss_mb: float
+    runqueue_seconds: float = 0.0
+
+    @property
+    def wait_seconds(self) -> float:
+        """Waiting for the database and the remote services: what no memory size shortens."""
+        return max(0.0, self.wall_seconds - self.cpu_seconds - self.runqueue_seconds)
+
+
+def cpu_stretch(memory_mb: int) -> float:
+    """How much longer CPU work takes at this size than on one full vCPU."""
+    return max(1.0, FULL_VCPU_MB / memory_mb)
+
+
+def duration_seconds(run: Measured, memory_mb: int, cpu_factor: float = 1.0) -> float:
+    return run.wait_seconds + run.cpu_seconds * cpu_factor * cpu_stretch(memory_mb)
+
+
+def cost_usd(memory_mb: int, seconds: float) -> float:
+    """One invocation of ``seconds`` at ``memory_mb``: its GB-seconds and its request."""
+    return memory_mb / 1024 * seconds * ARM64_USD_PER_GB_SECOND + USD_PER_REQUEST
+
+
+def fits_memory(peak_rss_mb: float, memory_mb: int, headroom: float = MEMORY_HEADROOM) -> bool:
+    return peak_rss_mb * headroom <= memory_mb
+
+
+def fits_time(seconds: float, limit_seconds: float, margin: float = 0.5) -> bool:
+    """Within ``margin`` of the limit: a run may take this long and still have as much again in reserve."""
+    return seconds <= limit_seconds * margin
+
+
+def cheapest(feasible_sizes: list[int], cost_by_size: dict[int, float]) -> int:
+    """The feasible size with the lowest cost; on a tie, the larger (it runs faster for the same money)."""
+    if not feasible_sizes:
+        raise ValueError("no memory size is feasible")
+    return min(feasible_sizes, key=lambda size: (cost_by_size[size], -size))
