@@ -32,12 +32,12 @@ USD_PER_REQUEST = 0.20 / 1_000_000
 FULL_VCPU_MB = 1769
 # the sizes compared: from Lambda's smallest useful for this code to past one full vCPU
 MEMORY_SIZES_MB = (512, 768, 1024, 1536, 1769, 2048)
-# Peak RSS as measured, times this, must fit. Why a half more: Lambda's "Max Memory Used" counts the
-# whole sandbox (the runtime interface client runs in the same Python process, plus the runtime's
-# own), a real shop's rows may carry longer names and more marketplaces than the benchmark's one,
-# and Python's allocator does not give memory back evenly from run to run; running out of memory
-# kills the run (its claims wait for the lease to expire), while the extra memory costs only the
-# waiting part of each run (see above).
+# Peak RSS as measured, times this, must fit. Why half as much again: Lambda's "Max Memory Used"
+# counts the whole execution environment (the runtime interface client and its buffers besides our
+# process's own), a real shop has more marketplaces than the benchmark's one (a feed document and
+# its plan per marketplace), and Python's allocator does not give memory back evenly from run to run.
+# Running out of memory kills the run (its claims wait for the lease to expire, and the next run
+# claims as much again), while the extra memory costs only the waiting part of each run (see above).
 MEMORY_HEADROOM = 1.5
 
 
@@ -55,6 +55,17 @@ class Measured:
     def wait_seconds(self) -> float:
         """Waiting for the database and the remote services: what no memory size shortens."""
         return max(0.0, self.wall_seconds - self.cpu_seconds - self.runqueue_seconds)
+
+
+def extrapolate(small: Measured, large: Measured, small_rows: int, large_rows: int, rows: int) -> Measured:
+    """A run of ``rows`` rows, on the line through two measured runs (offers grown in proportion)."""
+    def at(a: float, b: float) -> float:
+        return b + (b - a) * (rows - large_rows) / (large_rows - small_rows)
+
+    return Measured(wall_seconds=at(small.wall_seconds, large.wall_seconds),
+                    cpu_seconds=at(small.cpu_seconds, large.cpu_seconds),
+                    peak_rss_mb=at(small.peak_rss_mb, large.peak_rss_mb),
+                    runqueue_seconds=at(small.runqueue_seconds, large.runqueue_seconds))
 
 
 def cpu_stretch(memory_mb: int) -> float:

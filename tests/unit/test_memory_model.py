@@ -9,6 +9,7 @@ from bench.memory_model import (
     cheapest,
     cost_usd,
     duration_seconds,
+    extrapolate,
     fits_memory,
     fits_time,
 )
@@ -55,3 +56,11 @@ def test_the_cheapest_feasible_size_is_chosen_and_none_feasible_is_an_error():
     assert cheapest([512, 768, 1024], costs) == 512
     with pytest.raises(ValueError, match="no memory size"):
         cheapest([], costs)
+
+
+def test_a_larger_run_is_extrapolated_on_the_line_through_two_measured_ones():
+    small = Measured(wall_seconds=1.0, cpu_seconds=0.5, peak_rss_mb=100.0, runqueue_seconds=0.1)
+    large = Measured(wall_seconds=11.0, cpu_seconds=5.5, peak_rss_mb=300.0, runqueue_seconds=1.1)
+    run = extrapolate(small, large, 10, 110, 210)
+    assert (run.wall_seconds, run.cpu_seconds, run.peak_rss_mb, run.runqueue_seconds) == pytest.approx(
+        (21.0, 10.5, 500.0, 2.1))
