@@ -24,9 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# arm64 duration price, first tier (the first 7.5 billion GB-s a month), eu-west-1 as us-east-1:
-# https://aws.amazon.com/lambda/pricing/ (region Europe (Ireland), "Arm Price": $0.0000133334 per GB-s,
-# $0.0000000017 per ms at 128 MB), and $0.20 per million requests; looked up in 2026.
+# arm64 duration price, first tier (the first 7.5 billion GB-s a month): $0.0000133334 per GB-s
+# ($0.0000000017 per ms at 128 MB), and $0.20 per million requests, https://aws.amazon.com/lambda/pricing/
+# (looked up in 2026). The copy found shows US East's table; Europe (Ireland) lists the same Arm price
+# as far as we know, but the region selector there is the authority.
 ARM64_USD_PER_GB_SECOND = 0.0000133334
 USD_PER_REQUEST = 0.20 / 1_000_000
 FULL_VCPU_MB = 1769
