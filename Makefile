@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
 .PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy lock test unit demo bench-coldstart \
-        bench-export bench-ack bench-triggers bench-freshness bench-reconcile soak clean
+        bench-export bench-ack bench-triggers bench-freshness bench-reconcile bench-memory soak clean
 
 setup: $(VENV)/.installed mariadb
 
@@ -133,6 +133,11 @@ bench-freshness: setup
 
 bench-reconcile: setup
 	@$(BIN)/python -m bench.bench_reconcile
+
+# Time and peak memory of the export (10,000 and 1,000,000 rows) and the acknowledgment, and what each
+# Lambda memory size would cost (bench/memory_model.py): the MemorySize in template.yaml comes from here.
+bench-memory: setup
+	@$(BIN)/python -m bench.bench_memory
 
 # A long randomized no-lost-update run (the test suite runs a moderate one).
 soak: setup
