@@ -62,8 +62,9 @@ WRITE_BATCH = 20_000  # changed listings written per transaction
 POLL_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0)  # then every 60 s: reports take minutes, sometimes hours
 EXAMPLES = 20
 # How long Amazon must cancel every listings report of a marketplace that had listings before a cancelled
-# report is read as "no listings" (see Reconciler._check_cancelled)
-CANCELLED_TRUSTED_AFTER_SECONDS = 24 * 3600
+# report is read as "no listings" (see Reconciler._check_cancelled): a day, less an hour so that the next
+# daily run gets there, whatever the report's wait made the first run's moment
+CANCELLED_TRUSTED_AFTER_SECONDS = 23 * 3600
 
 logger = Logger(child=True)
 
@@ -220,7 +221,7 @@ class Reconciler:
         #1329, #1123). Read as "no listings", it would make the store forget every FBA SKU, and the export
         would then send merchant stock to them. So while the last report had listings, a cancelled one is a
         failed reading (the store stays as it was, ReconcileFailures counts it and the next run asks again),
-        until Amazon has cancelled every report for CANCELLED_TRUSTED_AFTER_SECONDS: then the seller has
+        until Amazon has cancelled every report for about a day (CANCELLED_TRUSTED_AFTER_SECONDS): then the seller has
         really closed every listing, and it is read as such (no operator needed to get out)."""
         last = self.listings.last_read(marketplace_id)
         if last is None or last.listings == 0:
