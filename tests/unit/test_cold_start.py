@@ -65,3 +65,32 @@ print(json.dumps({"apis": apis, "same": FeedsV20210630 is feeds, "orders": Order
     assert result["listings"] == "ListingsItemsV20210801"
     assert result["all_loaded"] is True
     assert result["reports"] == "Reports"
+
+
+def test_threads_asking_the_package_for_names_at_once_all_get_them():
+    code = """
+import json, sys, threading
+from amazon_sync.adapters.spapi import sp_api_class
+sp_api_class("sp_api.api.feeds.feeds_2021_06_30", "FeedsV20210630")
+import sp_api.api
+start, found, failed = threading.Barrier(8), [], []
+
+def ask():
+    start.wait()
+    try:
+        found.append(getattr(sp_api.api, "Reports").__name__)
+    except Exception as exc:
+        failed.append(repr(exc))
+
+threads = [threading.Thread(target=ask) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(json.dumps({"found": found, "failed": failed}))
+"""
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        result = json.loads(done.stdout.splitlines()[-1])
+        assert result == {"found": ["Reports"] * 8, "failed": []}

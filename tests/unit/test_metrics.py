@@ -19,6 +19,6 @@ def test_an_export_publishes_the_products_it_left_pending_and_why():
     sink = Sink()
     publish_export(sink, summary)
     assert sink.values["ProductsWaitingForFeed"] == ("Count", 4.0)
-    assert sink.values["ProductsOverFeedBudget"] == ("Count", 7.0)
+    assert sink.values["ProductsLeftPending"] == ("Count", 7.0)
     assert sink.values["ExpressMessages"] == ("Count", 2.0) and sink.values["FeedMessages"] == ("Count", 30.0)
     assert sink.values[EXPORT_FAILURES] == ("Count", 0.0)

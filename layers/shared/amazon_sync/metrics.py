@@ -24,10 +24,11 @@ EXPORT_METRICS: dict[str, tuple[str, str]] = {
     "ExpressMessages": ("Count", "express_messages"),
     "ExpressRejected": ("Count", "express_rejected"),
     "ExpressUnsent": ("Count", "express_unsent"),
-    # products a run left pending: their marketplace's feed is still at Amazon (one at a time with the
-    # express lane), or Amazon's feed budget is used up; both are normal for a while, not for hours
+    # products a run left pending, in all (the marketplace's feed still at Amazon, Amazon's feed budget
+    # used up, the express lane stopped by a 429 or 5xx), and those of them waiting for their marketplace's
+    # feed (one at a time with the express lane); both are normal for a while, not for hours
+    "ProductsLeftPending": ("Count", "skipped_budget_products"),
     "ProductsWaitingForFeed": ("Count", "waiting_for_feed_products"),
-    "ProductsOverFeedBudget": ("Count", "skipped_budget_products"),
     "FeedsSubmitted": ("Count", "feeds_submitted"),
     "FeedsAbandoned": ("Count", "feeds_abandoned"),
     "OffersSkippedUnchanged": ("Count", "skipped_unchanged"),

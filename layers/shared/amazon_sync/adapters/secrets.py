@@ -21,9 +21,13 @@ def secret_reader() -> Callable[[str], str]:
 
     from amazon_sync.errors import ConfigurationError
 
-    # a client of boto3's default session, which every adapter shares: a provider left to itself
-    # would open a session of its own and load botocore's endpoint and service data once more
-    provider = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    try:
+        # a client of boto3's default session, which every adapter shares: a provider left to itself
+        # would open a session of its own and load botocore's endpoint and service data once more
+        provider = parameters.SecretsProvider(boto3_client=boto3.client("secretsmanager"))
+    except Exception as exc:  # no region, an unknown profile: botocore's own errors
+        reason = " ".join(str(exc).split())
+        raise ConfigurationError(f"cannot read secrets: {reason}") from None
 
     def read(secret_id: str) -> str:
         try:

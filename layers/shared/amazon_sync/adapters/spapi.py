@@ -16,6 +16,7 @@ import importlib.util
 import io
 import random
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Callable
@@ -162,6 +163,7 @@ class ListingsGateway(Protocol):
 
 
 _API_PACKAGE = "sp_api.api"
+_API_PACKAGE_LOCK = threading.RLock()
 
 
 def sp_api_class(module: str, name: str) -> type[Any]:
@@ -172,23 +174,42 @@ def sp_api_class(module: str, name: str) -> type[Any]:
     it, and its submodules import as usual. Anyone who then asks the package itself for a name
     (``from sp_api.api import Orders``) gets it: the first such question runs the ``__init__`` (PEP 562).
     """
-    if _API_PACKAGE not in sys.modules:
-        spec = importlib.util.find_spec(_API_PACKAGE)
-        if spec is not None and spec.loader is not None and spec.submodule_search_locations is not None:
-            package = importlib.util.module_from_spec(spec)
-            loader = spec.loader
-
-            def run_init(attribute: str) -> Any:
-                del package.__dict__["__getattr__"]
-                loader.exec_module(package)
-                return getattr(package, attribute)
-
-            package.__getattr__ = run_init  # type: ignore[method-assign]
-            sys.modules[_API_PACKAGE] = package
-            parent, _, child = _API_PACKAGE.rpartition(".")
-            setattr(sys.modules[parent], child, package)  # what the import system does for a package it loads
+    with _API_PACKAGE_LOCK:
+        if _API_PACKAGE not in sys.modules:
+            _register_without_init()
     found: type[Any] = getattr(importlib.import_module(module), name)
     return found
+
+
+def _register_without_init() -> None:
+    spec = importlib.util.find_spec(_API_PACKAGE)
+    if spec is None or spec.loader is None or spec.submodule_search_locations is None:
+        return  # an ordinary import then says what is wrong
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+    running: list[bool] = []
+
+    def run_init(attribute: str) -> Any:
+        # One thread runs the __init__ while the others wait for it and then find their name; a name the
+        # __init__ itself asks for before defining it is missing, as in any import; an __init__ that
+        # fails leaves the hook in place, so the next question raises the real error again.
+        with _API_PACKAGE_LOCK:
+            if package.__dict__.get("__getattr__") is run_init and not running:
+                running.append(True)
+                try:
+                    loader.exec_module(package)
+                finally:
+                    running.clear()
+                del package.__dict__["__getattr__"]
+        try:
+            return package.__dict__[attribute]
+        except KeyError:
+            raise AttributeError(f"module {_API_PACKAGE!r} has no attribute {attribute!r}") from None
+
+    package.__getattr__ = run_init  # type: ignore[method-assign]
+    sys.modules[_API_PACKAGE] = package
+    parent, _, child = _API_PACKAGE.rpartition(".")
+    setattr(sys.modules[parent], child, package)  # what the import system does for a package it loads
 
 
 @functools.cache

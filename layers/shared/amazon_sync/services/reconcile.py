@@ -61,10 +61,11 @@ CHUNK = 2000
 WRITE_BATCH = 20_000  # changed listings written per transaction
 POLL_DELAYS = (5.0, 10.0, 20.0, 30.0, 60.0)  # then every 60 s: reports take minutes, sometimes hours
 EXAMPLES = 20
-# How long Amazon must cancel every listings report of a marketplace that had listings before a cancelled
-# report is read as "no listings" (see Reconciler._check_cancelled): a day, less an hour so that the next
-# daily run gets there, whatever the report's wait made the first run's moment
-CANCELLED_TRUSTED_AFTER_SECONDS = 23 * 3600
+# How many cancelled listings reports in a row, over how long, before Amazon is believed that a marketplace
+# whose last report had listings has none (see Reconciler._check_cancelled): three daily runs, the third
+# 48 h after the first, less an hour for how long each waited for its report
+CANCELLED_TRUSTED_AFTER_REPORTS = 3
+CANCELLED_TRUSTED_AFTER_SECONDS = 47 * 3600
 
 logger = Logger(child=True)
 
@@ -211,7 +212,7 @@ class Reconciler:
         if not dry_run:
             self.listings.set_pending_report(marketplace_id, None)
             if status.processingStatus == "DONE":
-                self.listings.set_cancelled_since(marketplace_id, None)
+                self.listings.set_cancelled_reports(marketplace_id, None)
         result.state = "read"
 
     def _check_cancelled(self, marketplace_id: str, report_id: str, *, dry_run: bool) -> None:
@@ -221,27 +222,31 @@ class Reconciler:
         #1329, #1123). Read as "no listings", it would make the store forget every FBA SKU, and the export
         would then send merchant stock to them. So while the last report had listings, a cancelled one is a
         failed reading (the store stays as it was, ReconcileFailures counts it and the next run asks again),
-        until Amazon has cancelled every report for about a day (CANCELLED_TRUSTED_AFTER_SECONDS): then the seller has
-        really closed every listing, and it is read as such (no operator needed to get out)."""
+        until Amazon has cancelled CANCELLED_TRUSTED_AFTER_REPORTS reports in a row over two days: then the
+        seller has really closed every listing, and it is read as such (no operator needed to get out)."""
         last = self.listings.last_read(marketplace_id)
         if last is None or last.listings == 0:
             return
         now = self.now()
-        since = self.listings.cancelled_since(marketplace_id)
-        if since is not None and now - since >= CANCELLED_TRUSTED_AFTER_SECONDS:
-            logger.warning("Amazon has cancelled every listings report for a day: reading it as 'no listings'",
-                           extra={"marketplace_id": marketplace_id, "report_id": report_id})
+        cancelled = self.listings.cancelled_reports(marketplace_id)
+        if cancelled is not None and cancelled[0] < last.at:
+            cancelled = None  # a reading with listings came since: a run stopped before it cleared the count
+        since, count = cancelled if cancelled is not None else (now, 0)
+        count += 1
+        if count >= CANCELLED_TRUSTED_AFTER_REPORTS and now - since >= CANCELLED_TRUSTED_AFTER_SECONDS:
+            logger.warning("Amazon has cancelled every listings report for two days: reading it as 'no listings'",
+                           extra={"marketplace_id": marketplace_id, "report_id": report_id, "cancelled": count})
             return
         if not dry_run:
             self.listings.set_pending_report(marketplace_id, None)
-            if since is None:
-                self.listings.set_cancelled_since(marketplace_id, now)
-        hours = CANCELLED_TRUSTED_AFTER_SECONDS // 3600
+            self.listings.set_cancelled_reports(marketplace_id, (since, count))
+        first = datetime.fromtimestamp(since, UTC).strftime("%Y-%m-%d %H:%M UTC")
         raise AmazonError(
             f"Amazon cancelled listings report {report_id} (no data, or asked for too often) although report "
-            f"{last.report_id} showed {last.listings} listings: not read as 'no listings', the store keeps what "
-            f"it knows (FBA SKUs get no merchant stock); the next run asks again, and reports cancelled for "
-            f"{hours} h in a row are read as 'no listings'")
+            f"{last.report_id} showed {last.listings} listings: not read as 'no listings' (cancelled {count} in "
+            f"a row since {first}); the store keeps what it knows, so FBA SKUs get no merchant stock; the next "
+            f"run asks again, and {CANCELLED_TRUSTED_AFTER_REPORTS} reports cancelled over "
+            f"{CANCELLED_TRUSTED_AFTER_SECONDS // 3600 + 1} h are read as 'no listings'")
 
     def _finished_report(self, marketplace_id: str, gateway: ReportsGateway, result: MarketplaceResult, *,
                          dry_run: bool) -> ReportStatus | None:

@@ -66,9 +66,10 @@ def connect(settings: DatabaseSettings, *, autocommit: bool = True) -> Connectio
             read_timeout=settings.read_timeout,
             write_timeout=settings.write_timeout,
             ssl=ssl_context,
-            # without a CA bundle (only on this machine: loopback or a socket) PyMySQL 1.2 would try TLS
-            # anyway, unverified, after loading the system's CA store (~70 ms of CPU): no protection, all cost
-            ssl_disabled=ssl_context is None,
+            # over a socket without a CA bundle PyMySQL 1.2 would still try TLS, unverified, after loading the
+            # system's CA store (~70 ms of CPU): no protection on a socket. On loopback TCP it keeps trying:
+            # 127.0.0.1 may be a tunnel to RDS, where that TLS is what encrypts the last hop
+            ssl_disabled=ssl_context is None and bool(settings.unix_socket),
         )
     except pymysql.err.OperationalError as exc:
         code = exc.args[0] if exc.args else None

@@ -203,18 +203,22 @@ class AmazonListings:
             return
         self._set_meta(name, json.dumps({"report_id": report[0], "at": report[1]}))
 
-    def cancelled_since(self, marketplace_id: str) -> float | None:
-        """When Amazon began to cancel this marketplace's listings reports, while earlier ones had listings."""
+    def cancelled_reports(self, marketplace_id: str) -> tuple[float, int] | None:
+        """Amazon's cancelled listings reports of a marketplace whose last report had listings: (when the
+        first of them came, how many in a row)."""
         value = self._get_meta(self._meta_name("listings_cancelled", marketplace_id))
-        return float(value) if value is not None else None
+        if value is None:
+            return None
+        data = json.loads(value)
+        return float(data["since"]), int(data["count"])
 
-    def set_cancelled_since(self, marketplace_id: str, at: float | None) -> None:
+    def set_cancelled_reports(self, marketplace_id: str, cancelled: tuple[float, int] | None) -> None:
         name = self._meta_name("listings_cancelled", marketplace_id)
-        if at is None:
+        if cancelled is None:
             with self.conn.cursor() as cur:
                 cur.execute(f"DELETE FROM {self.t.meta} WHERE `name` = %s", (name,))
             return
-        self._set_meta(name, repr(at))
+        self._set_meta(name, json.dumps({"since": cancelled[0], "count": cancelled[1]}))
 
     def _get_meta(self, name: str) -> str | None:
         with self.conn.cursor() as cur:
