@@ -196,12 +196,8 @@ class AmazonListings:
         return str(data["report_id"]), float(data["at"])
 
     def set_pending_report(self, marketplace_id: str, report: tuple[str, float] | None) -> None:
-        name = self._meta_name("listings_report", marketplace_id)
-        if report is None:
-            with self.conn.cursor() as cur:
-                cur.execute(f"DELETE FROM {self.t.meta} WHERE `name` = %s", (name,))
-            return
-        self._set_meta(name, json.dumps({"report_id": report[0], "at": report[1]}))
+        self._set_meta(self._meta_name("listings_report", marketplace_id),
+                       None if report is None else json.dumps({"report_id": report[0], "at": report[1]}))
 
     def cancelled_reports(self, marketplace_id: str) -> tuple[float, int] | None:
         """Amazon's cancelled listings reports of a marketplace whose last report had listings: (when the
@@ -213,12 +209,8 @@ class AmazonListings:
         return float(data["since"]), int(data["count"])
 
     def set_cancelled_reports(self, marketplace_id: str, cancelled: tuple[float, int] | None) -> None:
-        name = self._meta_name("listings_cancelled", marketplace_id)
-        if cancelled is None:
-            with self.conn.cursor() as cur:
-                cur.execute(f"DELETE FROM {self.t.meta} WHERE `name` = %s", (name,))
-            return
-        self._set_meta(name, json.dumps({"since": cancelled[0], "count": cancelled[1]}))
+        self._set_meta(self._meta_name("listings_cancelled", marketplace_id),
+                       None if cancelled is None else json.dumps({"since": cancelled[0], "count": cancelled[1]}))
 
     def _get_meta(self, name: str) -> str | None:
         with self.conn.cursor() as cur:
@@ -226,10 +218,14 @@ class AmazonListings:
             row = cur.fetchone()
         return str(row[0]) if row else None
 
-    def _set_meta(self, name: str, value: str) -> None:
+    def _set_meta(self, name: str, value: str | None) -> None:
+        """Store ``value`` under ``name``; None removes it."""
         with self.conn.cursor() as cur:
-            cur.execute(f"INSERT INTO {self.t.meta} (`name`, `value`) VALUES (%s, %s) "
-                        "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)", (name, value))
+            if value is None:
+                cur.execute(f"DELETE FROM {self.t.meta} WHERE `name` = %s", (name,))
+            else:
+                cur.execute(f"INSERT INTO {self.t.meta} (`name`, `value`) VALUES (%s, %s) "
+                            "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)", (name, value))
 
     # -- what reconciliation found ----------------------------------------------------------------
 
