@@ -88,13 +88,34 @@ def offer_values(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity:
     """The quantity and regular price ``plan_message`` sends for the offer when nothing was accepted
     before (None: not sent; a price the rules make zero or less, or whose sale price they do, is never
     sent), without building the message."""
-    quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
-    price = None
-    if marketplace.send_price and offer.price is not None:
-        price = marketplace.offer_price(offer.price)
-        if price <= 0 or (offer.sale is not None and marketplace.offer_price(offer.sale.price) <= 0):
-            price = None
-    return quantity, price
+    try:
+        price, _ = _prices(offer, marketplace)
+    except PriceNotPositive:
+        price = None
+    return _quantity(offer, marketplace, send_quantity), price
+
+
+def _quantity(offer: Offer, marketplace: MarketplaceConfig, send_quantity: bool) -> int | None:
+    return marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
+
+
+def _prices(offer: Offer, marketplace: MarketplaceConfig) -> tuple[Decimal | None, Decimal | None]:
+    """The marketplace's regular and sale prices for the offer (None: not sent); PriceNotPositive when
+    its rules leave either at zero or less."""
+    if not marketplace.send_price or offer.price is None:
+        return None, None
+    price = marketplace.offer_price(offer.price)
+    if price <= 0:
+        raise PriceNotPositive(f"the marketplace's price rules turn PrestaShop's price {offer.price} into "
+                               f"{price}: the price is not sent (set price.minimum, or change the markup)")
+    if offer.sale is None:
+        return price, None
+    sale_value = marketplace.offer_price(offer.sale.price)
+    if sale_value <= 0:
+        raise PriceNotPositive(f"the marketplace's price rules turn PrestaShop's sale price "
+                               f"{offer.sale.price} into {sale_value}: the price is not sent "
+                               "(set price.minimum, or change the markup)")
+    return price, sale_value
 
 
 def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity: bool,
@@ -105,21 +126,11 @@ def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity:
     when the price rules leave a price (or sale price) of zero or less.
     """
     assert offer.sku is not None
-    quantity = marketplace.quantity.apply(offer.quantity, offer.backorders_allowed) if send_quantity else None
-    price = sale = None
-    if marketplace.send_price and offer.price is not None:
-        price = marketplace.offer_price(offer.price)
-        if price <= 0:
-            raise PriceNotPositive(f"the marketplace's price rules turn PrestaShop's price {offer.price} into "
-                                   f"{price}: the price is not sent (set price.minimum, or change the markup)")
-        if offer.sale is not None:
-            sale_value = marketplace.offer_price(offer.sale.price)
-            if sale_value <= 0:
-                raise PriceNotPositive(f"the marketplace's price rules turn PrestaShop's sale price "
-                                       f"{offer.sale.price} into {sale_value}: the price is not sent "
-                                       "(set price.minimum, or change the markup)")
-            if sale_value < price:
-                sale = SalePrice(sale_value, offer.sale.start, offer.sale.end)
+    quantity = _quantity(offer, marketplace, send_quantity)
+    price, sale_value = _prices(offer, marketplace)
+    sale = None
+    if offer.sale is not None and price is not None and sale_value is not None and sale_value < price:
+        sale = SalePrice(sale_value, offer.sale.start, offer.sale.end)
     if quantity is None and price is None:
         return None
     held = False
