@@ -21,7 +21,7 @@ from aws_lambda_powertools import Logger
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, SkuError, StateStore
-from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.mysql.eventlog import ClaimedRow, EventLog
 from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz, put_json_gz
@@ -181,11 +181,13 @@ class BatchProgress:
         if self.queue_room is not None:
             self.queue_room[run.config.marketplace_id] = self.queue_room.get(run.config.marketplace_id, 0) - 1
 
-    def wait_for_queue(self, run: MarketplaceRun, offers: Iterable[tuple[int, int]]) -> None:
-        """Leave offers for later because the marketplace's feed is still at Amazon: not a lack of budget."""
+    def hold_back(self, run: MarketplaceRun, offers: Iterable[tuple[int, int]]) -> None:
+        """Leave offers the run cannot submit for later; when the reason is the marketplace's feed still at
+        Amazon, not a lack of budget, count them as waiting for it."""
         offers = list(offers)
         self.leave_for_later(run, offers)
-        self.waiting.update(product for product, _ in offers)
+        if self.queue_full(run):
+            self.waiting.update(product for product, _ in offers)
 
 
 class Exporter:
@@ -345,12 +347,12 @@ class Exporter:
                                                              incremental=request.mode == "incremental")
 
             def out_of_budget(chunk: list[tuple[int, int]], run: MarketplaceRun = run) -> bool:
-                if progress.can_submit(run) and self.remaining_seconds() >= 30:
-                    return False
-                if progress.queue_full(run) and self.remaining_seconds() >= 30:
-                    progress.wait_for_queue(run, chunk)
-                else:
+                if self.remaining_seconds() < 30:
                     progress.leave_for_later(run, chunk)
+                elif progress.can_submit(run):
+                    return False
+                else:
+                    progress.hold_back(run, chunk)
                 progress.every_product_unsent |= run.full
                 return True
 
@@ -502,12 +504,15 @@ class Exporter:
         lane can use (it takes the freshest changes), so a backlog waiting for the feed lane stays put."""
         keys: dict[LogKey, bool] = {}
         rows_by_key: dict[LogKey, list[int]] = {}
-        if newest_only:
-            rows = self.log.claim_newest(batch_id, min(self.claim_chunk, self.config.max_rows_per_run))
+
+        def coalesce(rows: list[ClaimedRow]) -> None:
             for row in rows:
                 keys[row.key] = keys.get(row.key, True) and row.kind == "stock"
                 rows_by_key.setdefault(row.key, []).append(row.id)
-            summary.rows_claimed = len(rows)
+            summary.rows_claimed += len(rows)
+
+        if newest_only:
+            coalesce(self.log.claim_newest(batch_id, min(self.claim_chunk, self.config.max_rows_per_run)))
             return keys, rows_by_key
         after = 0
         while summary.rows_claimed < self.config.max_rows_per_run and self.remaining_seconds() > 60:
@@ -515,10 +520,7 @@ class Exporter:
                                   after)
             if not rows:
                 break
-            for row in rows:
-                keys[row.key] = keys.get(row.key, True) and row.kind == "stock"
-                rows_by_key.setdefault(row.key, []).append(row.id)
-            summary.rows_claimed += len(rows)
+            coalesce(rows)
             after = rows[-1].id
             self.progress(summary)
         return keys, rows_by_key
@@ -690,15 +692,12 @@ class Exporter:
         self._save_open_ended_sales(run)
         offers = ((r.id_product, r.id_product_attribute) for r in document.messages)
         if not progress.can_submit(run):
-            if progress.queue_full(run):
-                progress.wait_for_queue(run, offers)
-            else:
-                progress.leave_for_later(run, offers)
+            progress.hold_back(run, offers)
             return
         progress.budget -= 1
         progress.took_queue_place(run)
         if not self._submit(run, progress.batch, document, progress.summary):
-            progress.leave_for_later(run, ((r.id_product, r.id_product_attribute) for r in document.messages))
+            progress.leave_for_later(run, offers)
 
     def _submit(self, run: MarketplaceRun, batch: BatchRecord, document: FeedDocument,
                 summary: ExportSummary) -> bool:
