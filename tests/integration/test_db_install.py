@@ -1,10 +1,13 @@
 """`amazon-sync db install|uninstall`: idempotent, and one-line errors for the usual mistakes."""
 
 import json
+import re
+from datetime import datetime
 
 import pytest
 
 from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.schema import SCHEMA_VERSION, Tables, install, installed_version, require_log
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.errors import ConfigurationError, DatabaseUnavailable, SchemaMissing
@@ -30,8 +33,26 @@ def test_install_twice_changes_nothing(shop_db):
     assert shop_db.sql("SHOW CREATE TABLE ps_amazon_sync_log") == before
 
 
+V4 = "v4: cheaper claims: batch_id and claimed_at NOT NULL (updated in place), one index on (batch_id, state)"
+
+
+def _log_as_in_version_3(db):
+    """The log's columns and indexes as schema version 3 made them."""
+    db.sql("ALTER TABLE ps_amazon_sync_log MODIFY batch_id BIGINT UNSIGNED NULL DEFAULT NULL, "
+           "MODIFY claimed_at TIMESTAMP(6) NULL DEFAULT NULL, DROP INDEX batch_state, "
+           "ADD KEY state_batch (state, batch_id, id_amazon_sync_log), "
+           "ADD KEY state_offer (state, id_product, id_product_attribute, id_shop)")
+    db.sql("UPDATE ps_amazon_sync_log SET batch_id = NULL, claimed_at = NULL WHERE state <> 1")
+
+
+def _create_log(db):
+    statement = db.sql("SHOW CREATE TABLE ps_amazon_sync_log")[0][1]
+    return re.sub(r" AUTO_INCREMENT=\d+", "", statement)
+
+
 def test_a_version_1_log_is_upgraded_and_refused_until_then(shop_db):
     """Version 2 adds the 'calendar' change kind; a log installed by version 1 keeps its rows."""
+    _log_as_in_version_3(shop_db)
     shop_db.sql("ALTER TABLE ps_amazon_sync_log MODIFY change_kind ENUM('stock', 'price', 'product') NOT NULL")
     shop_db.sql("UPDATE ps_amazon_sync_meta SET `value` = '1' WHERE `name` = 'schema_version'")
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (3, 'stock')")
@@ -39,7 +60,7 @@ def test_a_version_1_log_is_upgraded_and_refused_until_then(shop_db):
         require_log(shop_db.conn, shop_db.tables)
     assert install(shop_db.conn, shop_db.tables) == [
         "v2: log rows of kind 'calendar': offers whose price changes by the clock",
-        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log"]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4]
     require_log(shop_db.conn, shop_db.tables)
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'calendar')")
     assert shop_db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
@@ -118,6 +139,7 @@ def test_connection_errors_are_typed(mariadb):
 def test_version_2_is_upgraded_in_place_keeping_the_log(shop_db):
     db = shop_db
     # a shop installed before reconciliation existed: schema version 2, rows in the log
+    _log_as_in_version_3(db)
     db.sql("DROP TABLE ps_amazon_sync_listing, ps_amazon_sync_drift")
     db.sql("ALTER TABLE ps_amazon_sync_log MODIFY change_kind ENUM('stock', 'price', 'product', 'calendar') NOT NULL")
     db.sql("UPDATE ps_amazon_sync_meta SET value = '2' WHERE name = 'schema_version'")
@@ -125,8 +147,34 @@ def test_version_2_is_upgraded_in_place_keeping_the_log(shop_db):
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(db.conn, db.tables)
     assert install(db.conn, db.tables) == [
-        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log"]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4]
     require_log(db.conn, db.tables)
     db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (8, 'drift')")
     assert db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
         (7, "stock"), (8, "drift")]
+
+
+def test_version_3_is_upgraded_keeping_pending_claimed_and_failed_rows(shop_db):
+    """Version 4 makes batch_id and claimed_at NOT NULL and swaps the indexes: rows keep their state and
+    batch, pending rows are claimable, and the table ends as a fresh install makes it."""
+    db = shop_db
+    fresh = _create_log(db)
+    db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind, state, batch_id, claimed_at) VALUES "
+           "(1, 'stock', 0, NULL, NULL), (2, 'price', 1, 5, NOW(6)), (3, 'stock', 2, NULL, NULL)")
+    _log_as_in_version_3(db)
+    db.sql("UPDATE ps_amazon_sync_meta SET value = '3' WHERE name = 'schema_version'")
+    assert db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log WHERE batch_id IS NULL") == 2
+    with pytest.raises(SchemaMissing, match="out of date"):
+        require_log(db.conn, db.tables)
+    assert install(db.conn, db.tables) == [V4]
+    require_log(db.conn, db.tables)
+    assert _create_log(db) == fresh
+    assert db.sql("SELECT id_product, state, batch_id FROM ps_amazon_sync_log ORDER BY id_product") == [
+        (1, 0, 0), (2, 1, 5), (3, 2, 0)]
+    log = EventLog(db.conn, db.tables)
+    assert [row.key.id_product for row in log.batch_rows(5)] == [2]
+    assert [row.key.id_product for row in log.claim(9, 10)] == [1]
+    assert [row.key.id_product for row in log.batch_rows(9)] == [1]
+    db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'stock')")
+    assert db.sql("SELECT batch_id, claimed_at FROM ps_amazon_sync_log WHERE id_product = 4") == [
+        (0, datetime(2000, 1, 1))]

@@ -10,11 +10,17 @@ from pymysql.connections import Connection
 from amazon_sync.adapters.mysql.settings import validate_table_prefix
 from amazon_sync.errors import SchemaMissing
 
+# claimed_at of a row never claimed (sessions run in UTC); it means something only while a row is claimed.
+NOT_CLAIMED_AT = "2000-01-01 00:00:00"
+
 # Log states. A row is pending until an export claims it; it stays claimed until Amazon's verdict
 # on every message built from it is known; failed rows are kept for an operator.
 PENDING = 0
 CLAIMED = 1
 FAILED = 2
+# The batch id of a row no batch holds. A NOT NULL column with a fixed-size value is updated in place:
+# a NULL taking a value grows the record and InnoDB rewrites it, which made claiming 1.4x slower.
+NO_BATCH = 0
 
 
 @dataclass(frozen=True)
@@ -138,10 +144,30 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                 "ENUM('stock', 'price', 'product', 'calendar', 'drift') NOT NULL",
             ],
         ),
+        (
+            4,
+            "cheaper claims: batch_id and claimed_at NOT NULL (updated in place), one index on (batch_id, state)",
+            # Claiming writes every row it takes; each secondary index holding a changed column is one more
+            # delete and insert per row. A claim now reads the rows in primary-key order from the first
+            # pending id (found through `batch_state`), so `state_batch` and `state_offer` only cost writes.
+            # Measured on 1,000,000 rows (MariaDB 10.11): claiming 31.3 s before, 12.3 s after.
+            # The defaults change first (metadata only), so rows the triggers add meanwhile are not NULL.
+            [
+                f"ALTER TABLE {t.log} ALTER COLUMN `batch_id` SET DEFAULT {NO_BATCH}, "
+                f"ALTER COLUMN `claimed_at` SET DEFAULT '{NOT_CLAIMED_AT}'",
+                f"UPDATE {t.log} SET `batch_id` = {NO_BATCH} WHERE `batch_id` IS NULL",
+                f"UPDATE {t.log} SET `claimed_at` = '{NOT_CLAIMED_AT}' WHERE `claimed_at` IS NULL",
+                f"ALTER TABLE {t.log} MODIFY `batch_id` BIGINT UNSIGNED NOT NULL DEFAULT {NO_BATCH}, "
+                f"MODIFY `claimed_at` TIMESTAMP(6) NOT NULL DEFAULT '{NOT_CLAIMED_AT}', "
+                # one statement, so it happens whole or not at all (MySQL 8.0 has no DROP INDEX IF EXISTS)
+                "DROP INDEX `state_batch`, DROP INDEX `state_offer`, "
+                "ADD INDEX `batch_state` (`batch_id`, `state`, `id_amazon_sync_log`)",
+            ],
+        ),
     ]
 
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def installed_version(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> int:
