@@ -137,6 +137,30 @@ def test_a_sku_another_tool_changes_after_each_repair_is_fought_over_not_repaire
     assert stack.reconcile().marketplaces[0].rows_queued == 1
 
 
+def test_a_listing_that_differed_before_our_first_sync_does_not_count_as_a_fight(make_stack):
+    """Drift on a SKU no value of ours was ever accepted for is not another tool undoing our work: after the
+    first sync, one change behind our back is repaired, not reported as fought over (max_repairs 1).
+    Found by the randomized test (seed 0): no reconciliation read the SKU in sync between the two."""
+    stack = make_stack(CatalogueSpec(products=10, seed=9), reconcile={"settle_seconds": 0, "max_repairs": 1})
+    stack.list_on_amazon()
+    sku = sorted(stack.expected())[0]
+    stack.change_behind_our_back(sku, price=1.11)  # Amazon's listing differs before we ever sent it
+    first = stack.reconcile().marketplaces[0]
+    assert first.state == "read" and sku in " ".join(first.drift_examples)
+    stack.export(mode="full")
+    stack.advance()
+    stack.ack()
+    stack.change_behind_our_back(sku, price=2.22)  # the first change of a value of ours
+    result = stack.reconcile().marketplaces[0]
+    assert (result.fought_over, result.drift, result.rows_queued) == (0, 1, 1), result.drift_examples
+    [finding] = listings_store(stack).findings(MARKETPLACE_FR, "drift")
+    assert finding.repairs == 1 and not finding.fought_over
+    stack.export()
+    stack.advance()
+    stack.ack()
+    assert stack.mismatches() == []
+
+
 def test_a_change_of_ours_in_flight_is_not_judged(make_stack):
     stack = synced_stack(make_stack, products=10)
     sku = sorted(stack.expected())[1]

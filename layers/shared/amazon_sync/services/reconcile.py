@@ -416,8 +416,12 @@ class _Judge:
                       f"{_show(last.quantity, last.price) if last else 'never'}")
             done = previous.repairs if previous is not None else 0
             fought = done >= self.max_repairs
+            # A repair counts towards "fought over" only if Amazon had accepted a value of ours before: a
+            # listing that differs before our first sync reached it (Seller Central's, a previous tool's) is
+            # not another tool undoing our work. Counted, one change after the first sync made it fought over.
+            counted = done + 1 if last is not None else done
             self.findings.append(Finding(marketplace_id, "drift", listing.sku, target.id_product,
-                                         target.id_product_attribute, detail, done if fought else done + 1, fought))
+                                         target.id_product_attribute, detail, done if fought else counted, fought))
             if len(result.drift_examples) < EXAMPLES:
                 result.drift_examples.append(f"{listing.sku}{' (fought over)' if fought else ''}: {detail}")
             if fought:

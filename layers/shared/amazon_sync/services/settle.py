@@ -58,10 +58,14 @@ def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentSt
             else:
                 picture.every_product_unsent = True
             continue
+        if isinstance(verdicts, str):  # one verdict for every message: only the offers are needed
+            for row in rows:
+                picture.add(SentMessage(shop, int(row[2]), int(row[3]), verdicts))
+            continue
         for row in rows:
             ref = FeedMessageRef.from_row(row)
-            verdict = verdicts if isinstance(verdicts, str) else verdicts.get(ref.message_id, "accepted")
-            picture.add(SentMessage(shop, ref.id_product, ref.id_product_attribute, verdict))
+            picture.add(SentMessage(shop, ref.id_product, ref.id_product_attribute,
+                                    verdicts.get(ref.message_id, "accepted")))
     return picture
 
 
