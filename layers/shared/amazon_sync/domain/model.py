@@ -9,17 +9,19 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 SkuField = Literal["reference", "ean13", "supplier_reference"]
 MAX_SKU_LENGTH = 40
 
 
-@dataclass(frozen=True)
-class LogKey:
+class LogKey(NamedTuple):
     """What one log row names: a product (0 = every product), a combination (0 = the product or
-    all its combinations) and a shop (0 = every shop)."""
+    all its combinations) and a shop (0 = every shop).
+
+    A named tuple, not a frozen dataclass: a run hashes one per log row (a million in a backlog), and a
+    tuple hashes and compares in C (coalescing 200,000 rows took 0.69 s with the dataclass)."""
 
     id_product: int
     id_product_attribute: int

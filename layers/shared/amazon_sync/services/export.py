@@ -146,6 +146,9 @@ class MarketplaceRun:
     open_sales_changed: dict[str, bool] = field(default_factory=dict)  # written once per document
     listings_read: bool = False  # Amazon's listings were read: only SKUs Amazon has get offers
     seller_marketplaces: list[str] = field(default_factory=list)  # this seller's, this one included
+    # SKU -> the offer the offer-state table already names it for: noting it again before a submission
+    # would change nothing
+    noted: dict[str, tuple[int, int]] = field(default_factory=dict)
 
 
 @dataclass
@@ -589,6 +592,7 @@ class Exporter:
             summary.offers_read += len(offers)
         self.progress(summary)
         known = self.log.known_skus(marketplace.marketplace_id, chunk)
+        run.noted.update((sku, offer) for offer, skus in known.items() for sku in skus)
         current_skus = [o.sku for o in offers if o.sku]
         old_skus = sorted({s for o in offers for s in known.get(o.key, []) if s != o.sku})
         # a SKU that moved to another offer of the shop is that offer's to send, not ours to zero
@@ -724,7 +728,9 @@ class Exporter:
         batch.feed_intents.append(intent_id)
         self.state.put_batch(batch)
         # From here on Amazon may apply these messages: their SKUs are "possibly on Amazon".
-        self.log.note_submitted(marketplace_id, document.messages)
+        fresh = {m.sku: m for m in document.messages if run.noted.get(m.sku) != (m.id_product, m.id_product_attribute)}
+        self.log.note_submitted(marketplace_id, list(fresh.values()))
+        run.noted.update((m.sku, (m.id_product, m.id_product_attribute)) for m in fresh.values())
         if run.gateway is None:
             run.gateway = self.gateway_for(marketplace_id)
         try:
