@@ -23,6 +23,7 @@ _DATABASE = re.compile(r"^[A-Za-z0-9_$-]{1,64}$")
 RUNTIME_OWN_TABLES = {
     "amazon_sync_log": "SELECT, INSERT, UPDATE, DELETE",   # claim, continuation rows, release, delete
     "amazon_sync_offer_state": "SELECT, INSERT, UPDATE",   # remember / forget what Amazon accepted
+    "amazon_sync_open_sale": "SELECT, INSERT, DELETE",      # sales sent without an end: noted, ended
     # the schema version check, the price calendar, the pending listings report (set and cleared)
     "amazon_sync_meta": "SELECT, INSERT, UPDATE, DELETE",
     "amazon_sync_listing": "SELECT, INSERT, UPDATE, DELETE",  # what Amazon shows: upsert, forget delisted SKUs

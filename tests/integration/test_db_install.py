@@ -34,6 +34,7 @@ def test_install_twice_changes_nothing(shop_db):
 
 
 V4 = "v4: cheaper claims: batch_id and claimed_at NOT NULL (updated in place), one index on (batch_id, state)"
+V5 = "v5: sales sent without an end, beside the offer state (they were DynamoDB items)"
 
 
 def _log_as_in_version_3(db):
@@ -60,7 +61,7 @@ def test_a_version_1_log_is_upgraded_and_refused_until_then(shop_db):
         require_log(shop_db.conn, shop_db.tables)
     assert install(shop_db.conn, shop_db.tables) == [
         "v2: log rows of kind 'calendar': offers whose price changes by the clock",
-        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4, V5]
     require_log(shop_db.conn, shop_db.tables)
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'calendar')")
     assert shop_db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
@@ -147,7 +148,7 @@ def test_version_2_is_upgraded_in_place_keeping_the_log(shop_db):
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(db.conn, db.tables)
     assert install(db.conn, db.tables) == [
-        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4, V5]
     require_log(db.conn, db.tables)
     db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (8, 'drift')")
     assert db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
@@ -166,7 +167,7 @@ def test_version_3_is_upgraded_keeping_pending_claimed_and_failed_rows(shop_db):
     assert db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log WHERE batch_id IS NULL") == 2
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(db.conn, db.tables)
-    assert install(db.conn, db.tables) == [V4]
+    assert install(db.conn, db.tables) == [V4, V5]
     require_log(db.conn, db.tables)
     assert _create_log(db) == fresh
     assert db.sql("SELECT id_product, state, batch_id FROM ps_amazon_sync_log ORDER BY id_product") == [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 
+from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.schema import FAILED, PENDING
 from amazon_sync.services.acknowledge import AckSettings
 from tests.conftest import MARKETPLACE_FR
@@ -115,7 +116,7 @@ def test_open_ended_sale_is_sent_with_an_end_and_shown(make_stack):
     assert "open-ended sales" in status["text"]
     clear_specific_prices(stack, product)
     stack.sync_until_quiet()
-    assert (MARKETPLACE_FR, sku) not in stack.runtime.state.open_ended_sales()
+    assert (MARKETPLACE_FR, sku) not in EventLog(stack.db.conn, stack.db.tables).open_ended_sales()
 
 
 # -- row 6: currency and precision ---------------------------------------------------------------

@@ -79,7 +79,7 @@ def cmd_status(args: argparse.Namespace) -> dict[str, Any]:
         if failure:
             lines.append(f"  last failure     {_ago(failure['at'], now)}: {failure['reason']}")
     # Sales PrestaShop gives no end: sent with a far end_at, so they run on Amazon until PrestaShop's ends.
-    open_sales = runtime.state.open_ended_sales()
+    open_sales = EventLog(runtime.connection(), runtime.tables).open_ended_sales(limit=10000)
     note = " (no end in PrestaShop: on Amazon until its specific price changes)" if open_sales else ""
     lines.append(f"open-ended sales   {len(open_sales)}{note}")
     amazon = _amazon_read(runtime, now)

@@ -26,7 +26,6 @@ BatchState = Literal["BUILDING", "SUBMITTED", "SETTLED", "ABANDONED"]
 INFLIGHT = "INFLIGHT"
 ATTENTION = "ATTENTION"
 ERRORS = "ERRORS"
-OPEN_SALES = "OPEN_SALES"
 FEED_RECORD_DAYS = 30
 
 
@@ -359,35 +358,6 @@ class StateStore:
             for item in page["Items"]:
                 if sku is None or item["sku"] == sku:
                     found.append(SkuError.model_validate(_from_item(item)))
-            if "LastEvaluatedKey" not in page:
-                break
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        return found[:limit]
-
-    # -- sales sent without an end -----------------------------------------------------------------
-
-    def note_open_ended_sales(self, marketplace_id: str, changes: dict[str, bool], now: float) -> None:
-        """Sales sent to Amazon with PrestaShop's window open at the end (True), or no longer so (False).
-        Written in batches of 25: a first full sync changes thousands at once."""
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as writer:
-            for sku, open_ended in changes.items():
-                key = {"pk": f"OPENSALE#{marketplace_id}#{sku}", "sk": "OPENSALE"}
-                if open_ended:
-                    writer.put_item(Item=_to_item({**key, "marketplace_id": marketplace_id, "sku": sku, "since": now,
-                                                   "gsi1pk": OPEN_SALES, "gsi1sk": f"{marketplace_id}#{sku}"}))
-                else:
-                    writer.delete_item(Key=key)
-
-    def open_ended_sales(self, marketplace_id: str | None = None, limit: int = 10000) -> list[tuple[str, str]]:
-        """(marketplace, SKU) of the sales on Amazon that end only when PrestaShop's does."""
-        condition: Any = Key("gsi1pk").eq(OPEN_SALES)
-        if marketplace_id:
-            condition = condition & Key("gsi1sk").begins_with(f"{marketplace_id}#")
-        kwargs: dict[str, Any] = {"IndexName": "gsi1", "KeyConditionExpression": condition}
-        found: list[tuple[str, str]] = []
-        while len(found) < limit:
-            page = self.table.query(**kwargs)
-            found.extend((str(item["marketplace_id"]), str(item["sku"])) for item in page["Items"])
             if "LastEvaluatedKey" not in page:
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

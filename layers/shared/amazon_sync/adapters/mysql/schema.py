@@ -53,6 +53,10 @@ class Tables:
         return f"`{self.prefix}amazon_sync_listing`"
 
     @property
+    def open_sale(self) -> str:
+        return f"`{self.prefix}amazon_sync_open_sale`"
+
+    @property
     def drift(self) -> str:
         return f"`{self.prefix}amazon_sync_drift`"
 
@@ -164,10 +168,22 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                 "ADD INDEX `batch_state` (`batch_id`, `state`, `id_amazon_sync_log`)",
             ],
         ),
+        (
+            5,
+            "sales sent without an end, beside the offer state (they were DynamoDB items)",
+            [
+                f"""CREATE TABLE IF NOT EXISTS {t.open_sale} (
+                  `marketplace_id` VARCHAR(20) NOT NULL,
+                  `sku` VARCHAR(40) NOT NULL,
+                  `since` TIMESTAMP(6) NOT NULL DEFAULT CURRENT_TIMESTAMP(6),
+                  PRIMARY KEY (`marketplace_id`, `sku`)
+                ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
+            ],
+        ),
     ]
 
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def installed_version(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> int:
