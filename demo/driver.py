@@ -25,6 +25,7 @@ import boto3
 import httpx
 
 from amazon_sync.adapters.mysql.connection import connect
+from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync.config import SyncConfig
@@ -269,7 +270,8 @@ def run_demo(out: Path, products: int = 300, say: Callable[[str], None] = print)
             "discounted_price")
         say(f"      sale of {ended_sku} ended in PrestaShop: " + ("still live on Amazon" if sale_left
                                                                   else "removed on Amazon"))
-        open_sales = ack_handler.runtime().state.open_ended_sales()
+        runtime = ack_handler.runtime()
+        open_sales = EventLog(runtime.connection(), runtime.tables).open_ended_sales()
         say(f"      {len(open_sales)} sale(s) without an end in PrestaShop run on Amazon until it ends them "
             "(amazon-sync status lists them)")
         incomplete = sorted(sku for sku, item in listings.items() if not item["complete"])

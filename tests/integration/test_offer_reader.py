@@ -267,6 +267,10 @@ def test_reading_the_whole_shop_set_based_gives_what_reading_every_offer_gives(s
         one_by_one = [o for chunk in reader.all_offer_keys(ctx, 13) for o in reader.read(ctx, chunk, NOW) if o.exists]
         set_based = [offer for page in reader.read_shop(ctx, NOW, page=7) for offer in page]
         assert sorted(set_based, key=lambda o: o.key) == sorted(one_by_one, key=lambda o: o.key)
+        # a large incremental run reads the catalogue's duplicate SKUs once instead of per chunk
+        duplicates = reader.duplicate_skus_of_catalogue()
+        assert [o for chunk in reader.all_offer_keys(ctx, 13)
+                for o in reader.read(ctx, chunk, NOW, duplicates) if o.exists] == one_by_one
         codes = {o.sku: [p.code for p in o.problems] for o in set_based}
         assert codes["TWIN-P"] == codes["TWIN-A"] == codes["TWIN-X"] == ["SKU_DUPLICATE"]
         assert len(set_based) > 50 and any(o.sale is not None for o in set_based)

@@ -44,7 +44,8 @@ def cmd_db_uninstall(args: argparse.Namespace) -> dict[str, Any]:
         dropped_tables: list[str] = []
         if args.drop_log:
             with conn.cursor() as cur:
-                for table in (tables.log, tables.offer_state, tables.open_sale, tables.listing, tables.drift, tables.meta):
+                for table in (tables.log, tables.offer_state, tables.open_sale, tables.listing, tables.drift,
+                              tables.meta):
                     cur.execute(f"DROP TABLE IF EXISTS {table}")
                     dropped_tables.append(table.strip("`"))
         remaining = installed_triggers(conn, tables)

@@ -56,6 +56,9 @@ logger = Logger(child=True)
 
 JSON_FEED_WINDOW_SECONDS = 300.0
 OFFER_CHUNK = 1000
+# From this many offers in a run, the catalogue's duplicate SKUs are read once (0.3 s for 200,000 offers)
+# instead of per chunk of offers (1.0 s for the same 200,000).
+CATALOGUE_DUPLICATES_FROM = 20_000
 VALIDATION_SAMPLE = 20  # messages per marketplace checked by `export --dry-run --validate`
 
 
@@ -150,6 +153,7 @@ class MarketplaceRun:
     # SKU -> the offer the offer-state table already names it for: noting it again before a submission
     # would change nothing
     noted: dict[str, tuple[int, int]] = field(default_factory=dict)
+    duplicates: set[str] | None = None  # the catalogue's duplicate SKUs, when read once for the run
 
 
 @dataclass
@@ -222,6 +226,7 @@ class Exporter:
         self.listings_lane = express  # also what `export --dry-run --validate` checks messages with
         self.express = express if config.express_lane else None
         self._abandon_reason: str | None = None
+        self._feed_offers: dict[str, set[tuple[int, int]]] = {}  # manifest key -> offers, of this run's feeds
 
     def _observed(self, observer: StepObserver) -> StepObserver:
         """An observer that raises stops the run right there, as a kill would: nothing of ours runs after."""
@@ -322,6 +327,7 @@ class Exporter:
                             claim_expires_at=self.now() + self.lease_seconds, mode=request.mode)
         summary.batch_id = batch.batch_id
         self.state.create_batch(batch)
+        self._feed_offers = {}
         progress = BatchProgress(batch, summary, budget=self._feed_budget(), queue_room=self._queue_room(),
                                  full_request=request.mode == "full")
         keys, rows_by_key = self._claim(batch.batch_id, summary,
@@ -381,7 +387,8 @@ class Exporter:
         self.state.put_batch(batch)
         summary.skipped_budget_products = len(unsent)
         summary.waiting_for_feed_products = len(progress.waiting)
-        picture = batch_picture(batch, batch_feeds(batch, self.state), self.store, self._shops())
+        picture = batch_picture(batch, batch_feeds(batch, self.state), self.store, self._shops(), self._feed_offers)
+        self._feed_offers = {}
         counts = settle_rows(self.log, batch.batch_id, picture, max_attempts=self.config.max_attempts,
                              backoff_seconds=self.backoff_seconds, rows_by_key=rows_by_key)
         summary.rows_deleted_without_feed = counts.deleted
@@ -579,6 +586,8 @@ class Exporter:
         offers, _ = self.reader.expand(run.context, keys.items())
         # a backlog larger than the run can send goes oldest change first: a change waits only for older ones
         ordered = oldest_first(offers, rows_by_key, shop) if rows_by_key is not None else sorted(offers)
+        if len(ordered) >= CATALOGUE_DUPLICATES_FROM:
+            run.duplicates = self.reader.duplicate_skus_of_catalogue()
         for start in range(0, len(ordered), OFFER_CHUNK):
             yield ordered[start:start + OFFER_CHUNK], False
         named = [key.id_product for key in keys if key.id_product and key.id_shop in (0, shop)]
@@ -593,7 +602,7 @@ class Exporter:
         if vanished:
             offers = [Offer(product, attribute, None, 0, None, exists=False) for product, attribute in chunk]
         else:
-            offers = self.reader.read(run.context, chunk, datetime.fromtimestamp(self.now(), UTC))
+            offers = self.reader.read(run.context, chunk, datetime.fromtimestamp(self.now(), UTC), run.duplicates)
             summary.offers_read += len(offers)
         self.progress(summary)
         known = self.log.known_skus(marketplace.marketplace_id, chunk)
@@ -724,6 +733,7 @@ class Exporter:
         manifest_key = f"feeds/{marketplace_id}/{day}/{intent_id}.messages.json.gz"
         self.store.put(document_key, document.body)
         put_json_gz(self.store, manifest_key, [ref.as_row() for ref in document.messages])
+        self._feed_offers[manifest_key] = {(ref.id_product, ref.id_product_attribute) for ref in document.messages}
         self.on_step("after_s3")
         record = FeedRecord(intent_id=intent_id, batch_id=batch.batch_id, marketplace_id=marketplace_id,
                             document_key=document_key, manifest_key=manifest_key,

@@ -5,6 +5,7 @@ decision per row (``domain.settlement``) applied to the event log.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog, SettleCounts
@@ -34,9 +35,12 @@ def batch_feeds(batch: BatchRecord, state: StateStore) -> list[FeedRecord]:
 
 
 def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentStore,
-                  shops: dict[str, int]) -> BatchPicture:
+                  shops: dict[str, int], offers_by_manifest: Mapping[str, set[tuple[int, int]]] | None = None,
+                  ) -> BatchPicture:
     """Documents that are gone (expired, deleted) make the picture coarser, never stop it: rows whose
-    fate cannot be told go round again, or wait while a feed that may cover them has no verdict."""
+    fate cannot be told go round again, or wait while a feed that may cover them has no verdict.
+    ``offers_by_manifest``: the offers of feeds the caller has just written, so that a feed whose messages
+    share one verdict is not read back from S3."""
     try:
         manifest = get_json_gz(store, batch.manifest_key) if batch.manifest_key else {}
     except DocumentMissing:
@@ -50,6 +54,10 @@ def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentSt
         except DocumentMissing:
             verdicts = "requeue"
         shop = shops.get(feed.marketplace_id, 0)
+        if isinstance(verdicts, str) and offers_by_manifest and feed.manifest_key in offers_by_manifest:
+            for product, attribute in offers_by_manifest[feed.manifest_key]:
+                picture.add(SentMessage(shop, product, attribute, verdicts))
+            continue
         try:
             rows = get_json_gz(store, feed.manifest_key)
         except DocumentMissing:

@@ -10,7 +10,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import pymysql
 from pymysql.connections import Connection
@@ -21,8 +21,9 @@ from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import AcceptedOffer, LogKey
 
 
-@dataclass(frozen=True)
-class ClaimedRow:
+class ClaimedRow(NamedTuple):
+    """One log row as a claim returns it; a named tuple, as a run holds one per claimed row."""
+
     id: int
     key: LogKey
     kind: str
@@ -104,8 +105,9 @@ class EventLog:
                 cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
                             f"WHERE id_amazon_sync_log IN ({placeholders(ids)})", (CLAIMED, batch_id, *ids))
         self.locks.note(time.perf_counter() - started)
-        # objects are built after the commit: no Python work while the rows are locked
-        return [ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4])) for r in raw]
+        # objects are built after the commit: no Python work while the rows are locked (pymysql already
+        # gives the INT columns as int and the ENUM as str)
+        return [ClaimedRow(r[0], LogKey(r[1], r[2], r[3]), r[4]) for r in raw]
 
     def claimed_products(self, exclude_batch: int | None = None) -> set[int]:
         """Products with rows claimed by another batch: their feed is still in flight."""

@@ -197,11 +197,13 @@ class OfferReader:
     # -- reading offers ---------------------------------------------------------------------------
 
     def read(self, ctx: ShopContext, offer_keys: Sequence[tuple[int, int]],
-             now: datetime | None = None) -> list[Offer]:
+             now: datetime | None = None, duplicates: set[str] | None = None) -> list[Offer]:
+        """``duplicates``: the catalogue's duplicate SKUs read once for many chunks (else each chunk asks
+        about its own SKUs)."""
         now = now or datetime.now(UTC)
         result: list[Offer] = []
         for start in range(0, len(offer_keys), _CHUNK):
-            result.extend(self._read_chunk(ctx, offer_keys[start:start + _CHUNK], now))
+            result.extend(self._read_chunk(ctx, offer_keys[start:start + _CHUNK], now, duplicates))
         return result
 
     def read_shop(self, ctx: ShopContext, now: datetime | None = None, page: int = 5000) -> Iterator[list[Offer]]:
@@ -213,7 +215,7 @@ class OfferReader:
         t = self.t
         sa_shop, sa_group = ctx.stock_shop_and_group
         taxes = self.tax_rates(ctx)
-        duplicates = self._duplicate_skus_of_catalogue()
+        duplicates = self.duplicate_skus_of_catalogue()
         globals_ = self._specific_price_rows(ctx, "id_product = 0", ()).get(0, [])
         after = -1
         while True:
@@ -264,7 +266,8 @@ class OfferReader:
         return (f"ps.price, {impact}, ps.active, ps.available_for_order, ps.id_tax_rules_group, "
                 f"p.state, sa.quantity, sa.out_of_stock, {sku_table}.{self.sku_field}")
 
-    def _read_chunk(self, ctx: ShopContext, keys: Sequence[tuple[int, int]], now: datetime) -> list[Offer]:
+    def _read_chunk(self, ctx: ShopContext, keys: Sequence[tuple[int, int]], now: datetime,
+                    duplicates: set[str] | None) -> list[Offer]:
         t = self.t
         sa_shop, sa_group = ctx.stock_shop_and_group
         simple = [p for p, a in keys if a == 0]
@@ -296,7 +299,8 @@ class OfferReader:
                     rows[(int(row[0]), int(row[1]))] = row
         products = sorted({p for p, _ in keys})
         specific = self._specific_prices(ctx, products)
-        duplicates = self._duplicate_skus(sorted({str(r[10]) for r in rows.values() if r[10]}))
+        if duplicates is None:
+            duplicates = self._duplicate_skus(sorted({str(r[10]) for r in rows.values() if r[10]}))
         taxes = self.tax_rates(ctx)
         offers = []
         for key in keys:
@@ -499,7 +503,7 @@ class OfferReader:
                 ") AS candidates GROUP BY sku HAVING COUNT(*) > 1", (*skus, *skus))
             return {str(row[0]) for row in cur.fetchall()}
 
-    def _duplicate_skus_of_catalogue(self) -> set[str]:
+    def duplicate_skus_of_catalogue(self) -> set[str]:
         """``_duplicate_skus`` of every SKU at once. Grouping the union of both tables needs a temporary
         table on disk (11 s for 200,000 offers on the benchmark's machine); each table grouped alone,
         and the SKUs both use, are three queries along PrestaShop's indexes on the SKU columns (0.3 s)."""
