@@ -5,6 +5,7 @@ import time
 
 import pytest
 
+from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, PENDING
 from amazon_sync.services.acknowledge import AckSettings, FeedNotification
 from amazon_sync_devkit.crashes import CrashPoint, crash_at
@@ -35,6 +36,28 @@ def test_accepted_messages_delete_exactly_their_rows_and_are_remembered(make_sta
     feed = stack.runtime.state.get_feed(stack.runtime.state.intent_for_feed_id(next(iter(stack.amazon.feeds))))
     assert feed.status == "DONE" and feed.report_key.endswith(".report.json")
     assert json.loads(stack.runtime.store.get(feed.report_key))["summary"]["messagesAccepted"] == 2
+
+
+def test_feeds_of_one_batch_finishing_together_are_settled_with_one_read_of_its_rows(make_stack, monkeypatch):
+    """Settling reads every row a batch holds: a polling run settles each batch once, after following all
+    its finished feeds, not once per feed (16 feeds of a 1M-row batch read its rows 14 times)."""
+    stack = make_stack(max_messages_per_feed=4)
+    for index in range(6):
+        change_stock(stack, *stack.catalogue.offers[index], 40 + index)
+    export = stack.export()
+    assert export.feeds_submitted == 3
+    reads = []
+    batch_rows = EventLog.batch_rows
+
+    def counted(log, batch_id):
+        reads.append(batch_id)
+        return batch_rows(log, batch_id)
+
+    monkeypatch.setattr(EventLog, "batch_rows", counted)
+    stack.advance()
+    summary = stack.ack()
+    assert summary.feeds_done == 3 and summary.rows_deleted == 6 and stack.log_count() == 0
+    assert reads == [export.batch_id]
 
 
 def test_rejected_messages_are_recorded_with_amazons_reason_then_deleted(make_stack):

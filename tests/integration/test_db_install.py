@@ -33,7 +33,7 @@ def test_install_twice_changes_nothing(shop_db):
     assert shop_db.sql("SHOW CREATE TABLE ps_amazon_sync_log") == before
 
 
-V4 = "v4: cheaper claims: batch_id and claimed_at NOT NULL (updated in place), one index on (batch_id, state)"
+V4 = "v4: cheaper claims: batch_id and claimed_at NOT NULL, one covering index from (batch_id, state)"
 V5 = "v5: sales sent without an end, beside the offer state (they were DynamoDB items)"
 
 

@@ -168,6 +168,10 @@ class Acknowledger:
         self.now = now
         self.on_step = on_step
         self.progress = progress or (lambda summary: None)
+        # Batches with a feed finished during a polling run, settled once when the polling ends: settling
+        # reads every row the batch still holds, and a batch's feeds often finish together (16 feeds of
+        # one 1M-row batch: 14 reads of its rows, 71 s, where one does). None: settle at once.
+        self._finished_batches: set[int] | None = None
 
     # -- polling ----------------------------------------------------------------------------------
 
@@ -179,6 +183,31 @@ class Acknowledger:
                                                            lease_free=lease_free,
                                                            lease_seconds=self.settings.lease_seconds)
         wanted = set(request.feedIds) if request and request.feedIds else None
+        self._finished_batches = set()
+        try:
+            self._poll(wanted, summary)
+        finally:
+            finished, self._finished_batches = self._finished_batches, None
+        for batch_id in sorted(finished):
+            self._settle(batch_id, summary)
+        stale = recover_stale_batches(self.log, self.state, self.now(), lease_seconds=self.settings.lease_seconds)
+        summary.stale_rows_released = stale.rows_released
+        if self.settings.release_attention_after_seconds is not None:
+            released = self.release_attention(older_than_seconds=self.settings.release_attention_after_seconds)
+            summary.feeds_released += released.feeds_released
+            summary.rows_released += released.rows_released
+        # Batches whose feeds moved on without their rows being settled (a run stopped in between).
+        for batch_id in self.log.claimed_batches():
+            if batch_id not in finished:
+                self._settle(batch_id, summary)
+        self._queue_figures(summary)
+        self.state.record_run("ack", {"feeds_done": summary.feeds_done, "rows_deleted": summary.rows_deleted})
+        if summary.failure:
+            self.state.record_failure("ack", summary.failure, self.now())
+        return summary
+
+    def _poll(self, wanted: set[str] | None, summary: AckSummary) -> None:
+        """getFeed for the feeds at Amazon, and what follows from each answer."""
         calls = 0
         for record in self.state.feeds_in_flight():
             if record.status != "IN_FLIGHT" or record.feed_id is None:
@@ -200,20 +229,6 @@ class Acknowledger:
             summary.feeds_checked += 1
             self._follow(record, status, summary)
             self.progress(summary)
-        stale = recover_stale_batches(self.log, self.state, self.now(), lease_seconds=self.settings.lease_seconds)
-        summary.stale_rows_released = stale.rows_released
-        if self.settings.release_attention_after_seconds is not None:
-            released = self.release_attention(older_than_seconds=self.settings.release_attention_after_seconds)
-            summary.feeds_released += released.feeds_released
-            summary.rows_released += released.rows_released
-        # Batches whose feeds moved on without their rows being settled (a run stopped in between).
-        for batch_id in self.log.claimed_batches():
-            self._settle(batch_id, summary)
-        self._queue_figures(summary)
-        self.state.record_run("ack", {"feeds_done": summary.feeds_done, "rows_deleted": summary.rows_deleted})
-        if summary.failure:
-            self.state.record_failure("ack", summary.failure, self.now())
-        return summary
 
     # -- notifications ----------------------------------------------------------------------------
 
@@ -295,7 +310,7 @@ class Acknowledger:
             logger.info("feed handled by another run meanwhile", extra=_keys(record))
             return
         self.on_step("before_settle")
-        self._settle(record.batch_id, summary)
+        self._feed_finished(record.batch_id, summary)
 
     def _needs_attention(self, record: FeedRecord, reason: str) -> None:
         record.status, record.attention, record.attention_at = "ATTENTION", reason, self.now()
@@ -371,7 +386,7 @@ class Acknowledger:
                 summary.feeds_attention += 1
                 record.finished_at = self.now()
                 if self.state.save_feed(record, expected_status="IN_FLIGHT"):
-                    self._settle(record.batch_id, summary)
+                    self._feed_finished(record.batch_id, summary)
                 return
             record.next_download_at = self.now() + min(
                 self.settings.download_backoff_max_seconds,
@@ -512,6 +527,12 @@ class Acknowledger:
         return result
 
     # -- rows -------------------------------------------------------------------------------------
+
+    def _feed_finished(self, batch_id: int, summary: AckSummary) -> None:
+        if self._finished_batches is not None:
+            self._finished_batches.add(batch_id)
+        else:
+            self._settle(batch_id, summary)
 
     def _settle(self, batch_id: int, summary: AckSummary) -> None:
         """One batch's rows; whatever goes wrong with one batch is logged and counted, and the others

@@ -433,7 +433,7 @@ class EventLog:
                         "WHERE batch_id = %s AND state = %s ORDER BY id_amazon_sync_log LIMIT 1", (NO_BATCH, PENDING))
             oldest = cur.fetchone()
             cur.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT id_product, id_product_attribute, id_shop "
-                        f"FROM {log} WHERE state = %s) AS offers", (PENDING,))
+                        f"FROM {log} WHERE batch_id = %s AND state = %s) AS offers", (NO_BATCH, PENDING))
             offers = cur.fetchone()
         return QueueStats(counts.get(PENDING, 0), int(offers[0]) if offers else 0,
                           float(oldest[0]) if oldest and oldest[0] is not None else 0.0,
