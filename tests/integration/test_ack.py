@@ -60,6 +60,61 @@ def test_feeds_of_one_batch_finishing_together_are_settled_with_one_read_of_its_
     assert reads == [export.batch_id]
 
 
+def test_a_feed_whose_follow_raises_does_not_stop_other_finished_batches_being_settled(make_stack):
+    """Settlement waits for the end of the polling loop: an unexpected exception while following a later
+    feed (getFeed failing with a non-Amazon error, every run) must not leave the batch of a feed that
+    finished, saved DONE, unsettled run after run. Found by review; failed before the fix."""
+    stack = make_stack()
+    change_stock(stack, *stack.catalogue.offers[0], 11)
+    first = stack.export()
+    change_stock(stack, *stack.catalogue.offers[5], 12)
+    second = stack.export()
+    assert first.feeds_submitted == 1 and second.feeds_submitted == 1
+    poison = second.feed_ids[0]
+    stack.advance()
+    for _ in range(2):
+        ack = stack.runtime.acknowledger()
+        real = ack.gateway_for
+
+        def gateway_for(marketplace_id, real=real):
+            gateway = real(marketplace_id)
+
+            class Poisoned:
+                def __getattr__(self, name):
+                    return getattr(gateway, name)
+
+                def get_feed(self, feed_id):
+                    if feed_id == poison:
+                        raise RuntimeError("unexpected answer")
+                    return gateway.get_feed(feed_id)
+            return Poisoned()
+
+        ack.gateway_for = gateway_for
+        with pytest.raises(RuntimeError):
+            ack.run()
+    feed = stack.runtime.state.get_feed(stack.runtime.state.intent_for_feed_id(first.feed_ids[0]))
+    assert feed.status == "DONE"
+    still_claimed = stack.db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log WHERE state = %s AND batch_id = %s",
+                                    (CLAIMED, first.batch_id))
+    assert still_claimed == 0, f"{still_claimed} row(s) of batch {first.batch_id}, whose feed is DONE, stay claimed"
+
+
+def test_batches_left_unsettled_for_lack_of_time_are_settled_by_the_next_run(make_stack, monkeypatch):
+    from amazon_sync.services import acknowledge
+
+    stack = make_stack()
+    change_stock(stack, *stack.catalogue.offers[0], 11)
+    export = stack.export()
+    stack.advance()
+    monkeypatch.setattr(acknowledge, "SETTLE_RESERVE_SECONDS", 10_000.0)  # more than any run has left
+    summary = stack.ack()
+    assert summary.feeds_done == 1 and summary.rows_deleted == 0
+    assert stack.log_count(CLAIMED) == 1  # held by its batch, not lost
+    monkeypatch.setattr(acknowledge, "SETTLE_RESERVE_SECONDS", 10.0)
+    assert stack.ack().rows_deleted == 1 and stack.log_count() == 0
+    assert stack.runtime.state.get_batch(export.batch_id).status == "SETTLED"
+
+
 def test_rejected_messages_are_recorded_with_amazons_reason_then_deleted(make_stack):
     stack = make_stack()
     product, attribute, sku = stack.first_offer()

@@ -29,6 +29,10 @@ from amazon_sync.services.steps import StepObserver, ignore_step
 
 logger = Logger(child=True)
 
+# A deferred settlement starts only with this much of the invocation left: settling reads the batch's
+# rows (about 1 s per 100,000 here) and deletes in short transactions, each committed on its own.
+SETTLE_RESERVE_SECONDS = 10.0
+
 class ReportIssue(BaseModel):
     model_config = ConfigDict(extra="allow")
     messageId: int | None = None
@@ -187,9 +191,9 @@ class Acknowledger:
         try:
             self._poll(wanted, summary)
         finally:
+            # also when following a feed failed unexpectedly: the feeds saved DONE before it are settled
             finished, self._finished_batches = self._finished_batches, None
-        for batch_id in sorted(finished):
-            self._settle(batch_id, summary)
+            self._settle_finished(sorted(finished), summary)
         stale = recover_stale_batches(self.log, self.state, self.now(), lease_seconds=self.settings.lease_seconds)
         summary.stale_rows_released = stale.rows_released
         if self.settings.release_attention_after_seconds is not None:
@@ -527,6 +531,16 @@ class Acknowledger:
         return result
 
     # -- rows -------------------------------------------------------------------------------------
+
+    def _settle_finished(self, batch_ids: list[int], summary: AckSummary) -> None:
+        """Settle the batches whose feeds finished in this run, while the run has time: a batch left
+        holds its rows, and the next run's sweep settles it."""
+        for number, batch_id in enumerate(batch_ids):
+            if self.remaining_seconds() < SETTLE_RESERVE_SECONDS:
+                logger.warning("no time left to settle batches: the next run settles them",
+                               extra={"batch_ids": batch_ids[number:]})
+                return
+            self._settle(batch_id, summary)
 
     def _feed_finished(self, batch_id: int, summary: AckSummary) -> None:
         if self._finished_batches is not None:

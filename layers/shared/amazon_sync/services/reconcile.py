@@ -416,9 +416,11 @@ class _Judge:
                       f"{_show(last.quantity, last.price) if last else 'never'}")
             done = previous.repairs if previous is not None else 0
             fought = done >= self.max_repairs
-            # A repair counts towards "fought over" only if Amazon had accepted a value of ours before: a
-            # listing that differs before our first sync reached it (Seller Central's, a previous tool's) is
-            # not another tool undoing our work. Counted, one change after the first sync made it fought over.
+            # A repair counts towards "fought over" only once a message of ours has reached Amazon for the
+            # SKU (it is in the offer-state table, accepted or not): a listing that differed before our first
+            # sync reached it (Seller Central's, a previous tool's) is not another tool undoing our work.
+            # Counted, one change after the first sync made it fought over. A SKU the export never sends (an
+            # offer with a blocking problem, recorded as a SKU error) is queued again at each reconciliation.
             counted = done + 1 if last is not None else done
             self.findings.append(Finding(marketplace_id, "drift", listing.sku, target.id_product,
                                          target.id_product_attribute, detail, done if fought else counted, fought))

@@ -401,7 +401,7 @@ class EventLog:
         where, params = ("WHERE marketplace_id = %s", [marketplace_id]) if marketplace_id else ("", [])
         with self.conn.cursor() as cur:
             cur.execute(f"SELECT marketplace_id, sku FROM {self.t.open_sale} {where} ORDER BY marketplace_id, sku"
-                        + (" LIMIT %s" if limit is not None else ""), (*params, *([limit] if limit else [])))
+                        + (" LIMIT %s" if limit is not None else ""), (*params, *([] if limit is None else [limit])))
             return [(str(m), str(sku)) for m, sku in cur.fetchall()]
 
     def forget_accepted(self, marketplace_id: str, skus: Sequence[str]) -> None:
