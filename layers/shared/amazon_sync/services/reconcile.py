@@ -153,6 +153,7 @@ class Reconciler:
         self.now = now
         self.sleep = sleep
         self.temp_dir = temp_dir
+        self._busy: set[int] | None = None
 
     def run(self, request: ReconcileRequest) -> ReconcileSummary:
         started = time.perf_counter()
@@ -163,6 +164,7 @@ class Reconciler:
         if not self.state.acquire_lease("reconcile", owner, self.lease_seconds, self.now()):
             summary.skipped_reason = "another reconciliation holds the lease"
             return summary
+        self._busy = None
         try:
             for marketplace in marketplaces:
                 result = MarketplaceResult(marketplace.marketplace_id)
@@ -180,6 +182,15 @@ class Reconciler:
                 "drift": summary.total("drift"), "fought_over": summary.total("fought_over"),
                 "not_on_amazon": summary.total("not_on_amazon"), "failures": len(summary.failures)})
         return summary
+
+    def busy_before_repairs(self) -> set[int]:
+        """Products with a change of ours pending or in flight, read once per run, before any marketplace
+        queues its repairs: a repair row the first marketplace queued is not a change in flight for the
+        next, whose listing it does not touch (read per marketplace, a SKU that drifted in both was
+        repaired in one only; found by the randomized test)."""
+        if self._busy is None:
+            self._busy = self.log.products_with_rows()
+        return self._busy
 
     # -- one marketplace --------------------------------------------------------------------------
 
@@ -385,7 +396,7 @@ class _Judge:
         self.dry_run = dry_run
         self.settled_before = report_created - reconciler.config.reconcile.settle_seconds
         self.max_repairs = reconciler.config.reconcile.max_repairs
-        self.busy = reconciler.log.products_with_rows()
+        self.busy = reconciler.busy_before_repairs()
         self.previous = {f.sku: f for f in reconciler.listings.findings(marketplace.marketplace_id, "drift")}
         self.findings: list[Finding] = []
 
