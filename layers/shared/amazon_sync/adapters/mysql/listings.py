@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from operator import itemgetter
-from typing import Literal
+from typing import Any, Literal
 
 import pymysql
 from pymysql.connections import Connection
@@ -173,59 +173,51 @@ class AmazonListings:
 
     # -- when Amazon was read ---------------------------------------------------------------------
 
-    def _meta_name(self, what: str, marketplace_id: str) -> str:
-        return f"{what}:{marketplace_id}"
-
     def mark_read(self, read: ListingsRead) -> None:
-        value = json.dumps({"at": read.at, "report_id": read.report_id, "listings": read.listings})
-        self._set_meta(self._meta_name("listings_read", read.marketplace_id), value)
+        self._write_meta("listings_read", read.marketplace_id,
+                         {"at": read.at, "report_id": read.report_id, "listings": read.listings})
 
     def last_read(self, marketplace_id: str) -> ListingsRead | None:
-        value = self._get_meta(self._meta_name("listings_read", marketplace_id))
-        if value is None:
+        data = self._read_meta("listings_read", marketplace_id)
+        if data is None:
             return None
-        data = json.loads(value)
         return ListingsRead(marketplace_id, float(data["at"]), str(data["report_id"]), int(data["listings"]))
 
     def pending_report(self, marketplace_id: str) -> tuple[str, float] | None:
         """A report requested by an earlier run that ended before Amazon finished it: (id, requested at)."""
-        value = self._get_meta(self._meta_name("listings_report", marketplace_id))
-        if value is None:
-            return None
-        data = json.loads(value)
-        return str(data["report_id"]), float(data["at"])
+        data = self._read_meta("listings_report", marketplace_id)
+        return None if data is None else (str(data["report_id"]), float(data["at"]))
 
     def set_pending_report(self, marketplace_id: str, report: tuple[str, float] | None) -> None:
-        self._set_meta(self._meta_name("listings_report", marketplace_id),
-                       None if report is None else json.dumps({"report_id": report[0], "at": report[1]}))
+        self._write_meta("listings_report", marketplace_id,
+                         None if report is None else {"report_id": report[0], "at": report[1]})
 
     def cancelled_reports(self, marketplace_id: str) -> tuple[float, int] | None:
         """Amazon's cancelled listings reports of a marketplace whose last report had listings: (when the
         first of them came, how many in a row)."""
-        value = self._get_meta(self._meta_name("listings_cancelled", marketplace_id))
-        if value is None:
-            return None
-        data = json.loads(value)
-        return float(data["since"]), int(data["count"])
+        data = self._read_meta("listings_cancelled", marketplace_id)
+        return None if data is None else (float(data["since"]), int(data["count"]))
 
     def set_cancelled_reports(self, marketplace_id: str, cancelled: tuple[float, int] | None) -> None:
-        self._set_meta(self._meta_name("listings_cancelled", marketplace_id),
-                       None if cancelled is None else json.dumps({"since": cancelled[0], "count": cancelled[1]}))
+        self._write_meta("listings_cancelled", marketplace_id,
+                         None if cancelled is None else {"since": cancelled[0], "count": cancelled[1]})
 
-    def _get_meta(self, name: str) -> str | None:
+    def _read_meta(self, what: str, marketplace_id: str) -> dict[str, Any] | None:
+        """The JSON object stored for ``what`` of a marketplace, or None."""
         with self.conn.cursor() as cur:
-            cur.execute(f"SELECT `value` FROM {self.t.meta} WHERE `name` = %s", (name,))
+            cur.execute(f"SELECT `value` FROM {self.t.meta} WHERE `name` = %s", (f"{what}:{marketplace_id}",))
             row = cur.fetchone()
-        return str(row[0]) if row else None
+        return json.loads(str(row[0])) if row else None
 
-    def _set_meta(self, name: str, value: str | None) -> None:
-        """Store ``value`` under ``name``; None removes it."""
+    def _write_meta(self, what: str, marketplace_id: str, value: dict[str, Any] | None) -> None:
+        """Store ``value`` for ``what`` of a marketplace as JSON; None removes it."""
+        name = f"{what}:{marketplace_id}"
         with self.conn.cursor() as cur:
             if value is None:
                 cur.execute(f"DELETE FROM {self.t.meta} WHERE `name` = %s", (name,))
             else:
                 cur.execute(f"INSERT INTO {self.t.meta} (`name`, `value`) VALUES (%s, %s) "
-                            "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)", (name, value))
+                            "ON DUPLICATE KEY UPDATE `value` = VALUES(`value`)", (name, json.dumps(value)))
 
     # -- what reconciliation found ----------------------------------------------------------------
 
