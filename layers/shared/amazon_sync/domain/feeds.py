@@ -72,6 +72,11 @@ class FeedMessageRef:
     def from_row(cls, row: list[Any]) -> FeedMessageRef:
         return cls(int(row[0]), str(row[1]), int(row[2]), int(row[3]), row[4], row[5], bool(row[6]), str(row[7]))
 
+    @staticmethod
+    def offer_of_row(row: list[Any]) -> tuple[int, int]:
+        """(product, combination) of a stored row, without building the whole reference."""
+        return int(row[2]), int(row[3])
+
 
 @dataclass
 class FeedDocument:

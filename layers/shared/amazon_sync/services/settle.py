@@ -5,7 +5,7 @@ decision per row (``domain.settlement``) applied to the event log.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog, SettleCounts
@@ -54,26 +54,29 @@ def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentSt
         except DocumentMissing:
             verdicts = "requeue"
         shop = shops.get(feed.marketplace_id, 0)
-        if isinstance(verdicts, str) and offers_by_manifest and feed.manifest_key in offers_by_manifest:
-            for product, attribute in offers_by_manifest[feed.manifest_key]:
-                picture.add(SentMessage(shop, product, attribute, verdicts))
-            continue
-        try:
-            rows = get_json_gz(store, feed.manifest_key)
-        except DocumentMissing:
-            if verdicts == "pending":
-                picture.hold_every_row = True
-            else:
-                picture.every_product_unsent = True
-            continue
-        if isinstance(verdicts, str):  # one verdict for every message: only the offers are needed
-            for row in rows:
-                picture.add(SentMessage(shop, int(row[2]), int(row[3]), verdicts))
-            continue
-        for row in rows:
-            ref = FeedMessageRef.from_row(row)
-            picture.add(SentMessage(shop, ref.id_product, ref.id_product_attribute,
-                                    verdicts.get(ref.message_id, "accepted")))
+        known = offers_by_manifest.get(feed.manifest_key) if offers_by_manifest else None
+        offers: Iterable[tuple[int, int]]
+        if isinstance(verdicts, str) and known is not None:
+            offers = known
+        else:
+            try:
+                rows = get_json_gz(store, feed.manifest_key)
+            except DocumentMissing:
+                if verdicts == "pending":
+                    picture.hold_every_row = True
+                else:
+                    picture.every_product_unsent = True
+                continue
+            if not isinstance(verdicts, str):
+                for row in rows:
+                    ref = FeedMessageRef.from_row(row)
+                    picture.add(SentMessage(shop, ref.id_product, ref.id_product_attribute,
+                                            verdicts.get(ref.message_id, "accepted")))
+                continue
+            offers = map(FeedMessageRef.offer_of_row, rows)
+        # one verdict for every message of the feed: only its offers are needed
+        for product, attribute in offers:
+            picture.add(SentMessage(shop, product, attribute, verdicts))
     return picture
 
 
