@@ -33,6 +33,7 @@ logger = Logger(child=True)
 # rows (about 1 s per 100,000 here) and deletes in short transactions, each committed on its own.
 SETTLE_RESERVE_SECONDS = 10.0
 
+
 class ReportIssue(BaseModel):
     model_config = ConfigDict(extra="allow")
     messageId: int | None = None

@@ -227,6 +227,7 @@ class Exporter:
         self.express = express if config.express_lane else None
         self._abandon_reason: str | None = None
         self._feed_offers: dict[str, set[tuple[int, int]]] = {}  # manifest key -> offers, of this run's feeds
+        self._catalogue_duplicates: set[str] | None = None  # read at most once per run, for every marketplace
 
     def _observed(self, observer: StepObserver) -> StepObserver:
         """An observer that raises stops the run right there, as a kill would: nothing of ours runs after."""
@@ -245,6 +246,7 @@ class Exporter:
     def run(self, request: ExportRequest) -> ExportSummary:
         started = time.perf_counter()
         summary = ExportSummary()
+        self._catalogue_duplicates = None
         marketplaces = self._chosen_marketplaces(request)
         if request.dryRun:
             self._dry_run(request, marketplaces, summary)
@@ -587,7 +589,9 @@ class Exporter:
         # a backlog larger than the run can send goes oldest change first: a change waits only for older ones
         ordered = oldest_first(offers, rows_by_key, shop) if rows_by_key is not None else sorted(offers)
         if len(ordered) >= CATALOGUE_DUPLICATES_FROM:
-            run.duplicates = self.reader.duplicate_skus_of_catalogue()
+            if self._catalogue_duplicates is None:  # SKUs are the catalogue's, the same for every shop
+                self._catalogue_duplicates = self.reader.duplicate_skus_of_catalogue()
+            run.duplicates = self._catalogue_duplicates
         for start in range(0, len(ordered), OFFER_CHUNK):
             yield ordered[start:start + OFFER_CHUNK], False
         named = [key.id_product for key in keys if key.id_product and key.id_shop in (0, shop)]
