@@ -26,7 +26,7 @@ PHASES = {
     "settle": [(ack_service, "settle_rows")],
     "delete": [(EventLog, "delete")],
     "release": [(EventLog, "release")],
-    "batch_rows": [(EventLog, "batch_rows")],
+    "claimed_keys": [(EventLog, "claimed_keys")],
     "follow_feeds_and_reports": [(ack_service.Acknowledger, "_follow")],
 }
 

@@ -47,13 +47,13 @@ def test_feeds_of_one_batch_finishing_together_are_settled_with_one_read_of_its_
     export = stack.export()
     assert export.feeds_submitted == 3
     reads = []
-    batch_rows = EventLog.batch_rows
+    claimed_keys = EventLog.claimed_keys
 
     def counted(log, batch_id):
         reads.append(batch_id)
-        return batch_rows(log, batch_id)
+        return claimed_keys(log, batch_id)
 
-    monkeypatch.setattr(EventLog, "batch_rows", counted)
+    monkeypatch.setattr(EventLog, "claimed_keys", counted)
     stack.advance()
     summary = stack.ack()
     assert summary.feeds_done == 3 and summary.rows_deleted == 6 and stack.log_count() == 0

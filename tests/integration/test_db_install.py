@@ -173,9 +173,9 @@ def test_version_3_is_upgraded_keeping_pending_claimed_and_failed_rows(shop_db):
     assert db.sql("SELECT id_product, state, batch_id FROM ps_amazon_sync_log ORDER BY id_product") == [
         (1, 0, 0), (2, 1, 5), (3, 2, 0)]
     log = EventLog(db.conn, db.tables)
-    assert [row.key.id_product for row in log.batch_rows(5)] == [2]
-    assert [row.key.id_product for row in log.claim(9, 10)] == [1]
-    assert [row.key.id_product for row in log.batch_rows(9)] == [1]
+    assert [claimed.key.id_product for claimed in log.claimed_keys(5)] == [2]
+    assert log.claim(9, 10).rows == 1
+    assert [claimed.key.id_product for claimed in log.claimed_keys(9)] == [1]
     db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'stock')")
     assert db.sql("SELECT batch_id, claimed_at FROM ps_amazon_sync_log WHERE id_product = 4") == [
         (0, datetime(2000, 1, 1))]

@@ -39,3 +39,51 @@ def test_calendar_rows_are_one_statement(shop_db):
     assert log.enqueue_calendar("sales", keys, datetime(2026, 11, 29, tzinfo=UTC)) == 500
     assert inserts_sent(shop_db) - before == 2  # the rows, then the calendar's position
     assert shop_db.scalar(f"SELECT COUNT(*) FROM {shop_db.tables.log} WHERE change_kind = 'calendar'") == 500
+
+
+def _log_ids(db, where: str = "") -> list[int]:
+    return [int(row[0]) for row in db.sql(f"SELECT id_amazon_sync_log FROM {db.tables.log} {where} "
+                                          "ORDER BY id_amazon_sync_log")]
+
+
+def test_a_claim_passes_over_a_row_prestashop_has_not_committed_without_waiting(shop_db):
+    """A shop transaction still open holds its new log row: the claim takes the committed rows around it
+    at once, and the late row stays pending for the next claim."""
+    log = EventLog(shop_db.conn, shop_db.tables)
+    insert = (f"INSERT INTO {shop_db.tables.log} (id_product, id_product_attribute, id_shop, change_kind) "
+              "VALUES (%s, 0, 1, 'stock')")
+    shop_db.sql(insert, (1,))
+    shop = shop_db.new_connection()
+    shop.begin()
+    with shop.cursor() as cur:
+        cur.execute(insert, (2,))
+    shop_db.sql(insert, (3,))
+    shop_db.sql("SET SESSION innodb_lock_wait_timeout = 1")  # a wait would fail the claim, not hang the test
+    try:
+        started = time.perf_counter()
+        chunk = log.claim(batch_id=1, limit=10)
+        waited = time.perf_counter() - started
+        assert [claimed.key.id_product for claimed in sorted(log.claimed_keys(1))] == [1, 3]
+    finally:
+        shop.commit()
+        shop.close()
+    assert waited < 0.9 and chunk == (2, _log_ids(shop_db)[-1])
+    assert log.claim(batch_id=2, limit=10).rows == 1
+    assert [claimed.key.id_product for claimed in log.claimed_keys(2)] == [2]
+
+
+def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db):
+    """Ids of one key on both sides of a group boundary are merged; a key is a stock change only when
+    every row of it is one."""
+    log = EventLog(shop_db.conn, shop_db.tables)
+    rows = [(10, 5, "stock"), (11, 6, "price"), (65535, 5, "stock"), (65536, 5, "stock"), (65537, 6, "stock"),
+            (200000, 5, "stock"), (200001, 7, "price")]
+    shop_db.sql(f"INSERT INTO {shop_db.tables.log} (id_amazon_sync_log, id_product, id_product_attribute, id_shop, "
+                "change_kind) VALUES " + ", ".join(["(%s, %s, 0, 1, %s)"] * len(rows)),
+                [value for row in rows for value in row])
+    assert log.claim(batch_id=4, limit=5) == (5, 65537)
+    assert log.claim(batch_id=4, limit=5, after_id=65537) == (2, 200001)
+    assert log.claim(batch_id=4, limit=5, after_id=200001) == (0, 0)
+    grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids)) for claimed in log.claimed_keys(4)}
+    assert grouped == {5: (True, [10, 65535, 65536, 200000]), 6: (False, [11, 65537]), 7: (False, [200001])}
+    assert sum(len(ids) for _, ids in grouped.values()) == len(_log_ids(shop_db, "WHERE batch_id = 4"))

@@ -519,7 +519,7 @@ class Acknowledger:
                 self.log.forget_accepted(record.marketplace_id, skus)
             else:
                 self.log.forget_accepted_products(record.marketplace_id, sorted(
-                    {row.key.id_product for row in self.log.batch_rows(record.batch_id)}))
+                    {claimed.key.id_product for claimed in self.log.claimed_keys(record.batch_id)}))
             record.status, record.finished_at = "RELEASED", self.now()
             if not self.state.save_feed(record, expected_status="ATTENTION"):
                 continue

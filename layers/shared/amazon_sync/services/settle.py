@@ -82,20 +82,16 @@ def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentSt
 
 def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_attempts: int,
                 backoff_seconds: float, rows_by_key: dict[LogKey, list[int]] | None = None) -> SettleCounts:
-    """Apply the picture to the batch's rows: streamed from the log, or ``rows_by_key`` when the
-    caller (the export that just claimed them) already holds their ids."""
-    ids: dict[RowDecision, list[int]] = defaultdict(list)
+    """Apply the picture to the batch's rows: read from the log grouped per key, or ``rows_by_key`` when
+    the caller (the export that just claimed them) already holds their ids."""
     counts = SettleCounts()
-    if rows_by_key is not None:
-        for key, row_ids in rows_by_key.items():
-            ids[picture.decide(key)].extend(row_ids)
-    else:
-        decisions: dict[LogKey, RowDecision] = {}
-        for row in log.batch_rows(batch_id):
-            decision = decisions.get(row.key)
-            if decision is None:
-                decision = decisions[row.key] = picture.decide(row.key)
-            ids[decision].append(row.id)
+    if rows_by_key is None:
+        rows_by_key = {claimed.key: claimed.ids for claimed in log.claimed_keys(batch_id)}
+    ids: dict[RowDecision, list[int]] = defaultdict(list)
+    for key, row_ids in rows_by_key.items():
+        ids[picture.decide(key)].extend(row_ids)
+    for decided in ids.values():
+        decided.sort()  # each statement then touches neighbouring rows
     counts.deleted = log.delete(ids["delete"], batch_id)
     counts.released += log.release(ids["requeue"], batch_id=batch_id)[0]
     released, failed = log.release(ids["retry"], batch_id=batch_id, count_attempt=True,

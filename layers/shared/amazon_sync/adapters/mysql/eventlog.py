@@ -10,7 +10,7 @@ import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import pymysql
 from pymysql.connections import Connection
@@ -20,13 +20,32 @@ from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, NO_BATCH, PENDING
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import AcceptedOffer, LogKey
 
+# A key's row ids are read in groups of at most this many consecutive ids, each group one GROUP_CONCAT
+# string: 65,536 ids of up to 20 digits stay under GROUP_CONCAT_LIMIT bytes, and far under the server's
+# max_allowed_packet.
+ID_GROUP = 65536
+GROUP_CONCAT_LIMIT = 2 * 1024 * 1024
 
-class ClaimedRow(NamedTuple):
-    """One log row as a claim returns it; a named tuple, as a run holds one per claimed row."""
+
+class LogRow(NamedTuple):
+    """One pending log row, as a dry run reads the queue."""
 
     id: int
     key: LogKey
     kind: str
+
+
+class ClaimedChunk(NamedTuple):
+    rows: int
+    last_id: int  # the last id claimed (0: none), where the next chunk starts
+
+
+class ClaimedKey(NamedTuple):
+    """A batch's rows of one log key: whether each was a stock change, and their ids."""
+
+    key: LogKey
+    only_stock: bool
+    ids: list[int]
 
 
 @dataclass
@@ -67,47 +86,80 @@ class EventLog:
 
     # -- claiming ---------------------------------------------------------------------------------
 
-    def claim(self, batch_id: int, limit: int, after_id: int = 0) -> list[ClaimedRow]:
+    def claim(self, batch_id: int, limit: int, after_id: int = 0) -> ClaimedChunk:
         """Claim up to ``limit`` pending rows with an id above ``after_id``, oldest first.
 
-        Rows locked by another transaction are skipped, not waited for; rows that commit late with a
-        smaller id stay pending and are found by the next run, which starts from id 0 again.
-        """
+        Rows another transaction holds are skipped, not waited for: a row PrestaShop inserted but has not
+        committed yet has no committed version, and READ COMMITTED's semi-consistent read passes it over
+        (on the primary key only: hence FORCE INDEX). Such a row, committing late with a smaller id, stays
+        pending and is found by the next run, which starts from id 0 again. ``claimed_keys`` reads what
+        the batch claimed."""
         return self._claim(batch_id, limit, after_id, newest=False)
 
-    def claim_newest(self, batch_id: int, limit: int) -> list[ClaimedRow]:
+    def claim_newest(self, batch_id: int, limit: int) -> ClaimedChunk:
         """Claim up to ``limit`` pending rows, newest first: for a run in which only the express lane can
         send (it takes the freshest changes), so that a backlog waiting for the feed lane is not claimed
         and handed back every run. Older rows of the same offers stay pending; sent again later, they are
-        found unchanged. Returned in id order, as ``claim`` returns them."""
-        return self._claim(batch_id, limit, 0, newest=True)[::-1]
+        found unchanged."""
+        return self._claim(batch_id, limit, 0, newest=True)
 
-    def _claim(self, batch_id: int, limit: int, after_id: int, *, newest: bool) -> list[ClaimedRow]:
+    def _claim(self, batch_id: int, limit: int, after_id: int, *, newest: bool) -> ClaimedChunk:
+        # The rows are marked without being read: reading them here, row by row, cost more than the marking
+        # (`make bench-export`); the batch's rows are read once, grouped per offer, by claimed_keys.
         log = self.t.log
         started = time.perf_counter()
         with transaction(self.conn) as cur:
-            # The first pending id through the (batch_id, state, id) index, then the rows in primary-key
-            # order from it: reading them through the index would cost a lookup of each row (3x slower).
+            # the first pending id through the (batch_id, state, id) index, then the rows in primary-key
+            # order from it (see claim for why the primary key)
             cur.execute(f"SELECT {'MAX' if newest else 'MIN'}(id_amazon_sync_log) FROM {log} "
                         "WHERE batch_id = %s AND state = %s AND id_amazon_sync_log > %s", (NO_BATCH, PENDING, after_id))
             found = cur.fetchone()
-            raw: tuple[tuple[Any, ...], ...] = ()
-            if found and found[0] is not None:
-                cur.execute(
-                    "SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
-                    f"FROM {log} FORCE INDEX (PRIMARY) WHERE id_amazon_sync_log {'<=' if newest else '>='} %s "
-                    "AND state = %s AND batch_id = %s AND (not_before IS NULL OR not_before <= NOW(6)) "
-                    f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED",
-                    (found[0], PENDING, NO_BATCH, limit))
-                raw = cur.fetchall()
-            if raw:
-                ids = [r[0] for r in raw]
-                cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
-                            f"WHERE id_amazon_sync_log IN ({placeholders(ids)})", (CLAIMED, batch_id, *ids))
+            if not found or found[0] is None:
+                claimed, last = 0, 0
+            else:
+                claimed = cur.execute(
+                    f"UPDATE {log} FORCE INDEX (PRIMARY) SET state = %s, batch_id = %s, claimed_at = NOW(6) "
+                    f"WHERE id_amazon_sync_log {'<=' if newest else '>='} %s AND state = %s AND batch_id = %s "
+                    "AND (not_before IS NULL OR not_before <= NOW(6)) "
+                    f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s",
+                    (CLAIMED, batch_id, found[0], PENDING, NO_BATCH, limit))
+                last = 0
+                if claimed:
+                    cur.execute(f"SELECT {'MIN' if newest else 'MAX'}(id_amazon_sync_log) FROM {log} "
+                                "WHERE batch_id = %s AND state = %s", (batch_id, CLAIMED))
+                    edge = cur.fetchone()
+                    last = int(edge[0]) if edge else 0
         self.locks.note(time.perf_counter() - started)
-        # objects are built after the commit: no Python work while the rows are locked (pymysql already
-        # gives the INT columns as int and the ENUM as str)
-        return [ClaimedRow(r[0], LogKey(r[1], r[2], r[3]), r[4]) for r in raw]
+        return ClaimedChunk(claimed, last)
+
+    def claimed_keys(self, batch_id: int) -> list[ClaimedKey]:
+        """The batch's rows grouped per log key by the server (a fifth as many rows to bring over as the
+        rows themselves in the 1M-row benchmark), through the covering (batch_id, state, ...) index.
+        A key's ids come in groups of at most ID_GROUP, each as one GROUP_CONCAT string well under its
+        length limit; groups of one key are merged here."""
+        merged: dict[LogKey, ClaimedKey] = {}
+        with self.conn.cursor(pymysql.cursors.SSCursor) as cur:
+            cur.execute("SET SESSION group_concat_max_len = %s", (GROUP_CONCAT_LIMIT,))
+            cur.execute(
+                "SELECT id_product, id_product_attribute, id_shop, MIN(change_kind = 'stock'), COUNT(*), "
+                f"GROUP_CONCAT(id_amazon_sync_log) FROM {self.t.log} WHERE batch_id = %s AND state = %s "
+                f"GROUP BY id_product, id_product_attribute, id_shop, id_amazon_sync_log DIV {ID_GROUP}",
+                (batch_id, CLAIMED))
+            for product, attribute, shop, only_stock, count, concatenated in cur:
+                text = concatenated.decode() if isinstance(concatenated, bytes) else concatenated
+                ids = list(map(int, text.split(",")))
+                if len(ids) != count:
+                    raise RuntimeError(f"batch {batch_id}: {count} row ids grouped, {len(ids)} read back: "
+                                       "group_concat_max_len is too small on this server")
+                key = LogKey(product, attribute, shop)
+                known = merged.get(key)
+                if known is None:
+                    merged[key] = ClaimedKey(key, bool(only_stock), ids)
+                else:
+                    known.ids.extend(ids)
+                    if not only_stock and known.only_stock:
+                        merged[key] = known._replace(only_stock=False)
+        return list(merged.values())
 
     def claimed_products(self, exclude_batch: int | None = None) -> set[int]:
         """Products with rows claimed by another batch: their feed is still in flight."""
@@ -122,24 +174,7 @@ class EventLog:
             cur.execute(f"SELECT DISTINCT id_product FROM {self.t.log} WHERE state IN (%s, %s)", (PENDING, CLAIMED))
             return {int(row[0]) for row in cur.fetchall()}
 
-    def batch_rows(self, batch_id: int) -> Iterator[ClaimedRow]:
-        """Every row a batch holds, streamed in id order."""
-        after = 0
-        while True:
-            with self.conn.cursor() as cur:
-                cur.execute(
-                    "SELECT id_amazon_sync_log, id_product, id_product_attribute, id_shop, change_kind "
-                    f"FROM {self.t.log} WHERE state = %s AND batch_id = %s AND id_amazon_sync_log > %s "
-                    "ORDER BY id_amazon_sync_log LIMIT 10000",
-                    (CLAIMED, batch_id, after))
-                rows = cur.fetchall()
-            if not rows:
-                return
-            for r in rows:
-                yield ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4]))
-            after = int(rows[-1][0])
-
-    def pending_keys(self, limit: int) -> Iterator[ClaimedRow]:
+    def pending_keys(self, limit: int) -> Iterator[LogRow]:
         """Pending rows without claiming them, for dry runs."""
         after = 0
         remaining = limit
@@ -154,7 +189,7 @@ class EventLog:
             if not rows:
                 return
             for r in rows:
-                yield ClaimedRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4]))
+                yield LogRow(int(r[0]), LogKey(int(r[1]), int(r[2]), int(r[3])), str(r[4]))
             remaining -= len(rows)
             after = int(rows[-1][0])
 
@@ -223,7 +258,7 @@ class EventLog:
 
     def release_batch(self, batch_id: int) -> int:
         """Hand back every row of a batch that never reached Amazon (no attempt is counted)."""
-        ids = [row.id for row in self.batch_rows(batch_id)]
+        ids = sorted(row_id for claimed in self.claimed_keys(batch_id) for row_id in claimed.ids)
         return self.release(ids, batch_id=batch_id)[0]
 
     def retry_failed(self) -> int:
