@@ -56,6 +56,7 @@ logger = Logger(child=True)
 
 JSON_FEED_WINDOW_SECONDS = 300.0
 OFFER_CHUNK = 1000
+CLAIM_CHUNK = 1000  # rows per claim transaction: each stays well under 100 ms
 # From this many offers in a run, the catalogue's duplicate SKUs are read once (0.3 s for 200,000 offers)
 # instead of per chunk of offers (1.0 s for the same 200,000).
 CATALOGUE_DUPLICATES_FROM = 20_000
@@ -202,7 +203,7 @@ class Exporter:
     def __init__(self, *, log: EventLog, reader: OfferReader, listings: AmazonListings, config: SyncConfig,
                  state: StateStore, store: DocumentStore, gateway_for: Callable[[str], FeedsGateway],
                  remaining_seconds: Callable[[], float] = lambda: 900.0, lease_seconds: float = 900.0,
-                 claim_chunk: int = 1000, backoff_seconds: float = 60.0,
+                 claim_chunk: int = CLAIM_CHUNK, backoff_seconds: float = 60.0,
                  on_step: StepObserver = ignore_step, now: Callable[[], float] = time.time,
                  dry_run_store: DocumentStore | None = None,
                  progress: Callable[[ExportSummary], None] | None = None,
