@@ -61,6 +61,7 @@ def main() -> None:
             "concurrent_stock_updates": writer.updates,
             "longest_stock_update_stall_ms": round(writer.longest * 1000, 1),
             "longest_stock_update_without_ack_ms": round(idle_longest * 1000, 1),
+            "stalls_over_25ms": len(writer.stalls), "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
             "peak_rss_mb": memory.peak_mb,
             "target_stall_under_50ms": writer.longest < 0.05,
         }

@@ -4,12 +4,18 @@ The benchmark wraps the adapters' methods while it runs (production code carries
 phase gets its calls, its own wall time (SQL and the Python around it; a phase called from another
 counts for itself, not for its caller, so the phases add up), and the time spent inside pymysql's
 execute calls made within it, with the number of statements (round trips).
+
+It also keeps when each phase and each statement ran (time.perf_counter, comparable across processes),
+so that ``beside`` can say what the run was doing when a concurrent shop update stalled.
 """
 
 from __future__ import annotations
 
+import bisect
 import inspect
+import re
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -39,6 +45,11 @@ class Breakdown:
         self._patched: list[tuple[Any, str, Any]] = []
         self._in_sql = False
         self._since = 0.0
+        self.statement_windows: list[tuple[float, float, str, str]] = []  # start, end, phase, statement
+        self.phase_changes: list[tuple[float, str]] = []  # from this moment on, this phase ran
+
+    def _active_label(self) -> str:
+        return self._active[-1] if self._active else "other"
 
     def _enter(self, label: str) -> None:
         now = time.perf_counter()
@@ -46,11 +57,13 @@ class Breakdown:
             self.phases[self._active[-1]].seconds += now - self._since
         self._active.append(label)
         self._since = now
+        self.phase_changes.append((now, label))
 
     def _leave(self) -> None:
         now = time.perf_counter()
         self.phases[self._active.pop()].seconds += now - self._since
         self._since = now
+        self.phase_changes.append((now, self._active_label()))
 
     def _wrap(self, label: str, original: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -87,9 +100,12 @@ class Breakdown:
                 return original(cursor, *args, **kwargs)
             finally:
                 self._in_sql = False
-                phase = self.phases[self._active[-1] if self._active else "other"]
-                phase.sql_seconds += time.perf_counter() - started
+                ended = time.perf_counter()
+                label = self._active_label()
+                phase = self.phases[label]
+                phase.sql_seconds += ended - started
                 phase.statements += 1
+                self.statement_windows.append((started, ended, label, _statement_head(args[0] if args else "")))
 
         return timed
 
@@ -121,3 +137,25 @@ class Breakdown:
                 phase.seconds for label, phase in self.phases.items() if label != "other"))
             self.phases["other"].calls = 1
         return {label: phase.as_dict() for label, phase in self.phases.items() if phase.calls or phase.statements}
+
+    def beside(self, stalls: list[tuple[float, float]], slack: float = 0.005) -> list[dict[str, Any]]:
+        """For each stall (start, seconds), longest first: the phases that ran and the statements whose
+        execution overlapped it (within ``slack``), counted by phase and statement head."""
+        starts = [change[0] for change in self.phase_changes]
+        explained = []
+        for stall_start, seconds in sorted(stalls, key=lambda stall: -stall[1]):
+            stall_end = stall_start + seconds
+            first = max(0, bisect.bisect_right(starts, stall_start) - 1)
+            last = bisect.bisect_right(starts, stall_end)
+            phases = sorted({label for _, label in self.phase_changes[first:last]}) or ["before the run"]
+            overlapping = Counter(
+                f"{label}: {head}" for started, ended, label, head in self.statement_windows
+                if started < stall_end + slack and ended > stall_start - slack)
+            explained.append({"ms": round(seconds * 1000, 1), "phases": phases,
+                              "statements": [f"{count} x {what}" for what, count in overlapping.most_common(5)]})
+        return explained
+
+
+def _statement_head(statement: Any) -> str:
+    text = statement.decode(errors="replace") if isinstance(statement, bytes) else str(statement)
+    return re.sub(r"\s+", " ", text).strip()[:70]

@@ -34,6 +34,10 @@ def print_result(figures: dict[str, Any]) -> None:
             print(f"{key:>40}:")
             for name, row in value.items():
                 print(f"{name:>44}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+        elif isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            print(f"{key:>40}:")
+            for row in value:
+                print(" " * 42 + json.dumps(row))
         else:
             print(f"{key:>40}: {value}")
     print(json.dumps(figures, sort_keys=True))

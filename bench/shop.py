@@ -1,4 +1,9 @@
-"""PrestaShop selling while a benchmark runs: single-row stock updates from a process of its own."""
+"""PrestaShop selling while a benchmark runs: single-row stock updates from a process of its own.
+
+Every update slower than ``NOTED_STALL_SECONDS`` is noted with its start (time.perf_counter, which is
+CLOCK_MONOTONIC and so comparable across processes), so that the benchmark can say which of its own
+statements ran beside it.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +13,11 @@ import time
 
 from amazon_sync.adapters.mysql.connection import connect
 
+NOTED_STALL_SECONDS = 0.025
+NOTED_STALLS = 200
 
-def shop_writer(settings, offers, stop, longest, updates) -> None:
+
+def shop_writer(settings, offers, stop, longest, updates, stalls) -> None:
     """PrestaShop selling, in a process of its own as PHP would be: single-row stock updates, timed."""
     conn = connect(settings)
     rng = random.Random(3)
@@ -19,7 +27,10 @@ def shop_writer(settings, offers, stop, longest, updates) -> None:
             started = time.perf_counter()
             cur.execute("UPDATE ps_stock_available SET quantity = quantity + 1 WHERE id_product = %s "
                         "AND id_product_attribute = %s", (product, attribute))
-            longest.value = max(longest.value, time.perf_counter() - started)
+            took = time.perf_counter() - started
+            longest.value = max(longest.value, took)
+            if took > NOTED_STALL_SECONDS and stalls.qsize() < NOTED_STALLS:
+                stalls.put((started, took))
             updates.value += 1
             time.sleep(0.002)
 
@@ -30,8 +41,11 @@ class ShopWriter:
         self.stop = context.Event()
         self._longest = context.Value("d", 0.0)
         self._updates = context.Value("i", 0)
+        self._stalls = context.Queue()
+        self.stalls: list[tuple[float, float]] = []
         self.process = context.Process(target=shop_writer, daemon=True,
-                                       args=(settings, offers[:50000], self.stop, self._longest, self._updates))
+                                       args=(settings, offers[:50000], self.stop, self._longest, self._updates,
+                                             self._stalls))
 
     def start(self) -> None:
         self.process.start()
@@ -39,14 +53,23 @@ class ShopWriter:
     def join(self) -> None:
         self.stop.set()
         self.process.join(30)
+        self.stalls.extend(self._drain())
+
+    def _drain(self) -> list[tuple[float, float]]:
+        drained = []
+        while not self._stalls.empty():
+            drained.append(self._stalls.get())
+        return drained
 
     @property
     def longest(self) -> float:
         return float(self._longest.value)
 
     def reset(self) -> float:
+        """The longest stall so far; the stalls noted so far are dropped (they were not ours to explain)."""
         value = self.longest
         self._longest.value = 0.0
+        self._drain()
         return value
 
     @property
