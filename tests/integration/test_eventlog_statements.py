@@ -8,6 +8,8 @@ of its time so: `make bench-ack`, phase remember_accepted). Counted by the serve
 import time
 from datetime import UTC, datetime
 
+import pytest
+
 from amazon_sync.adapters.mysql import eventlog
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.domain.feeds import FeedMessageRef
@@ -89,5 +91,24 @@ def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db, monkeypat
     grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids)) for claimed in log.claimed_keys(4)}
     assert grouped == expected
     monkeypatch.setattr(eventlog, "GROUP_CONCAT_LIMIT", 16)  # "10,65535,65536,200000" is 21 bytes: cut
-    grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids)) for claimed in log.claimed_keys(4)}
+    cut_short = EventLog(shop_db.conn, shop_db.tables)  # a new one sets the session's limit again
+    grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids))
+               for claimed in cut_short.claimed_keys(4)}
     assert grouped == expected
+
+
+def test_a_claim_whose_id_list_comes_back_cut_claims_nothing_and_says_why(shop_db):
+    """The claim reads its locked ids as one grouped string; if the session's limit on such strings were
+    lowered under it (MySQL's default is 1,024 bytes), it must not mark a partial list as if it were all."""
+    log = EventLog(shop_db.conn, shop_db.tables)
+    shop_db.sql(f"INSERT INTO {shop_db.tables.log} (id_amazon_sync_log, id_product, id_product_attribute, id_shop, "
+                "change_kind) VALUES (100001, 1, 0, 1, 'stock'), (100002, 2, 0, 1, 'stock'), "
+                "(100003, 3, 0, 1, 'stock')")
+    assert log.claim(batch_id=1, limit=1).rows == 1
+    # the smallest the server allows: "100002,100003" comes back as "1000", an id that was never claimed
+    shop_db.sql("SET SESSION group_concat_max_len = 4")
+    with pytest.raises(RuntimeError, match="claim read 1 of the 2 ids it locked"):
+        log.claim(batch_id=1, limit=2)
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {shop_db.tables.log} WHERE batch_id = 1") == 1
+    shop_db.sql("SET SESSION group_concat_max_len = 1024")
+    assert log.claim(batch_id=1, limit=2).rows == 2
