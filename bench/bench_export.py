@@ -37,6 +37,13 @@ PHASES = {
     "settle": [(export_service, "settle_rows")],
     "plan_messages": [(export_service.Exporter, "_plan")],
     "write_and_submit_feeds": [(export_service.Exporter, "_submit")],
+    # the generator that pulls offers through planning and packs the documents: wrapping FeedSplitter.add
+    # instead (200,000 calls) cost the run half a second and the phase timeline 40 MB
+    "split_into_feeds": [(export_service, "split_all")],
+    "order_oldest_first": [(export_service, "oldest_first")],
+    "vanished_offers": [(EventLog, "vanished_offers")],
+    "open_ended_sales": [(EventLog, "open_ended_sales"), (export_service.Exporter, "_save_open_ended_sales")],
+    "batch_picture": [(export_service, "batch_picture")],
 }
 
 

@@ -15,6 +15,7 @@ import bisect
 import inspect
 import re
 import time
+from array import array
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -46,7 +47,15 @@ class Breakdown:
         self._in_sql = False
         self._since = 0.0
         self.statement_windows: list[tuple[float, float, str, str]] = []  # start, end, phase, statement
-        self.phase_changes: list[tuple[float, str]] = []  # from this moment on, this phase ran
+        # from each moment on, the phase of that index in self.phases ran: arrays, not tuples, so that the
+        # timeline weighs little in the peak memory the benchmarks measure
+        self._labels = list(self.phases)
+        self._change_times = array("d")
+        self._change_phases = array("H")
+
+    def _note_change(self, moment: float) -> None:
+        self._change_times.append(moment)
+        self._change_phases.append(self._labels.index(self._active_label()))
 
     def _active_label(self) -> str:
         return self._active[-1] if self._active else "other"
@@ -57,13 +66,13 @@ class Breakdown:
             self.phases[self._active[-1]].seconds += now - self._since
         self._active.append(label)
         self._since = now
-        self.phase_changes.append((now, label))
+        self._note_change(now)
 
     def _leave(self) -> None:
         now = time.perf_counter()
         self.phases[self._active.pop()].seconds += now - self._since
         self._since = now
-        self.phase_changes.append((now, self._active_label()))
+        self._note_change(now)
 
     def _wrap(self, label: str, original: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
@@ -141,13 +150,12 @@ class Breakdown:
     def beside(self, stalls: list[tuple[float, float]], slack: float = 0.005) -> list[dict[str, Any]]:
         """For each stall (start, seconds), longest first: the phases that ran and the statements whose
         execution overlapped it (within ``slack``), counted by phase and statement head."""
-        starts = [change[0] for change in self.phase_changes]
         explained = []
         for stall_start, seconds in sorted(stalls, key=lambda stall: -stall[1]):
             stall_end = stall_start + seconds
-            first = max(0, bisect.bisect_right(starts, stall_start) - 1)
-            last = bisect.bisect_right(starts, stall_end)
-            phases = sorted({label for _, label in self.phase_changes[first:last]}) or ["before the run"]
+            first = max(0, bisect.bisect_right(self._change_times, stall_start) - 1)
+            last = bisect.bisect_right(self._change_times, stall_end)
+            phases = sorted({self._labels[index] for index in self._change_phases[first:last]}) or ["before the run"]
             overlapping = Counter(
                 f"{label}: {head}" for started, ended, label, head in self.statement_windows
                 if started < stall_end + slack and ended > stall_start - slack)
