@@ -16,7 +16,7 @@ from amazon_sync.services import acknowledge as ack_service
 from amazon_sync.services.acknowledge import AckSettings
 from amazon_sync.services.export import ExportRequest
 from bench.breakdown import Breakdown
-from bench.common import print_result
+from bench.common import ServerWaits, print_result
 from bench.shop import ShopWriter
 from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 
@@ -45,7 +45,7 @@ def main() -> None:
         idle_longest = writer.reset()
         acknowledger = stack.runtime.acknowledger(remaining_seconds=lambda: 900.0,
                                                   settings=AckSettings(max_get_feed_calls=100))
-        with PeakMemory() as memory, Breakdown(PHASES) as breakdown:
+        with PeakMemory() as memory, Breakdown(PHASES) as breakdown, ServerWaits(stack.server) as waits:
             started = time.perf_counter()
             summary = acknowledger.run()
             elapsed = time.perf_counter() - started
@@ -61,7 +61,8 @@ def main() -> None:
             "concurrent_stock_updates": writer.updates,
             "longest_stock_update_stall_ms": round(writer.longest * 1000, 1),
             "longest_stock_update_without_ack_ms": round(idle_longest * 1000, 1),
-            "stalls_over_25ms": len(writer.stalls), "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
+            "stalls_over_25ms": len(writer.stalls), "server_waits": waits.grown,
+            "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
             "peak_rss_mb": memory.peak_mb,
             "target_stall_under_50ms": writer.longest < 0.05,
         }

@@ -22,7 +22,7 @@ from amazon_sync.services import export as export_service
 from amazon_sync.services.export import ExportRequest
 from bench.baselines import time_log_select, time_offer_select
 from bench.breakdown import Breakdown
-from bench.common import TABLES, print_result
+from bench.common import TABLES, ServerWaits, print_result
 from bench.shop import ShopWriter
 from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 
@@ -60,7 +60,7 @@ def main() -> None:
         writer.start()
         time.sleep(2)
         idle_longest = writer.reset()
-        with PeakMemory() as memory, Breakdown(PHASES) as breakdown:
+        with PeakMemory() as memory, Breakdown(PHASES) as breakdown, ServerWaits(stack.server) as waits:
             started = time.perf_counter()
             summary = exporter.run(ExportRequest())
             elapsed = time.perf_counter() - started
@@ -85,7 +85,8 @@ def main() -> None:
             "concurrent_stock_updates": writer.updates,
             "longest_stock_update_stall_ms": round(writer.longest * 1000, 1),
             "longest_stock_update_without_export_ms": round(idle_longest * 1000, 1),
-            "stalls_over_25ms": len(writer.stalls), "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
+            "stalls_over_25ms": len(writer.stalls), "server_waits": waits.grown,
+            "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
             "queue_stats_ms": round(queue_stats_seconds * 1000, 1), "queue_depth_counted": stats.pending_rows,
             "target_within_3x_of_both_selects": elapsed < 3 * floor, "target_under_512mb": memory.peak_mb < 512,
             "target_claims_under_100ms": exporter.log.locks.longest_seconds < 0.1,

@@ -23,6 +23,34 @@ def shop_database(server: ThrowawayMariaDB, name: str, spec: CatalogueSpec) -> t
     return settings, catalogue
 
 
+# What the server says made statements wait while a benchmark measured: row locks (ours or the shop's),
+# the redo log buffer, free pages in the buffer pool. A stall with none of these grew is the machine's.
+WAIT_COUNTERS = ("Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_log_waits", "Innodb_buffer_pool_wait_free")
+
+
+class ServerWaits:
+    """``with ServerWaits(server) as waits:``; afterwards ``waits.grown`` holds what each counter gained."""
+
+    def __init__(self, server: ThrowawayMariaDB) -> None:
+        self.server = server
+        self.grown: dict[str, int] = {}
+        self._before: dict[str, int] = {}
+
+    def _read(self) -> dict[str, int]:
+        with self.server.root_connection() as conn, conn.cursor() as cur:
+            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ", ".join(["%s"] * len(WAIT_COUNTERS)) + ")",
+                        WAIT_COUNTERS)
+            return {str(name): int(value) for name, value in cur.fetchall()}
+
+    def __enter__(self) -> ServerWaits:
+        self._before = self._read()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        after = self._read()
+        self.grown = {name: after[name] - self._before.get(name, 0) for name in after}
+
+
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
