@@ -107,7 +107,12 @@ def test_a_claim_whose_id_list_comes_back_cut_claims_nothing_and_says_why(shop_d
     assert log.claim(batch_id=1, limit=1).rows == 1
     # the smallest the server allows: "100002,100003" comes back as "1000", an id that was never claimed
     shop_db.sql("SET SESSION group_concat_max_len = 4")
-    with pytest.raises(RuntimeError, match="claim read 1 of the 2 ids it locked"):
+    with pytest.raises(RuntimeError, match="claim read 1 of the 2 ids it locked, the last 1000 for 100003"):
+        log.claim(batch_id=1, limit=2)
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {shop_db.tables.log} WHERE batch_id = 1") == 1
+    # "100002,1000": both ids' worth of commas, the last one cut inside
+    shop_db.sql("SET SESSION group_concat_max_len = 11")
+    with pytest.raises(RuntimeError, match="claim read 2 of the 2 ids it locked, the last 1000 for 100003"):
         log.claim(batch_id=1, limit=2)
     assert shop_db.scalar(f"SELECT COUNT(*) FROM {shop_db.tables.log} WHERE batch_id = 1") == 1
     shop_db.sql("SET SESSION group_concat_max_len = 1024")

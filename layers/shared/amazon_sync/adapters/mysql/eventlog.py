@@ -136,21 +136,30 @@ class EventLog:
                 # claims became 9.7 s). The derived table's rows stay locked until the commit; a row
                 # another transaction holds is skipped as before (tests/integration, claim tests).
                 cur.execute(
-                    "SELECT COUNT(*), GROUP_CONCAT(id_amazon_sync_log) FROM ("
+                    "SELECT COUNT(*), MAX(id_amazon_sync_log), "
+                    "GROUP_CONCAT(id_amazon_sync_log ORDER BY id_amazon_sync_log) FROM ("
                     f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) "
                     f"WHERE id_amazon_sync_log {'<=' if newest else '>='} %s AND state = %s AND batch_id = %s "
                     "AND (not_before IS NULL OR not_before <= NOW(6)) "
                     f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED"
                     ") AS locked", (found[0], PENDING, NO_BATCH, limit))
-                count, concatenated = cur.fetchone() or (0, None)
+                count, highest, concatenated = cur.fetchone() or (0, None, None)
                 ids = _id_list(concatenated)
-                if len(ids) != count:  # the session's group_concat_max_len was lowered under us
-                    raise RuntimeError(f"claim read {len(ids)} of the {count} ids it locked: "
-                                       "group_concat_max_len is too small for a claim chunk")
+                # a string cut short (a group_concat_max_len lowered under us) loses ids or ends inside one:
+                # sorted, either shows in the count or in the last id
+                if len(ids) != count or (ids and ids[-1] != highest):
+                    raise RuntimeError(f"claim read {len(ids)} of the {count} ids it locked, the last "
+                                       f"{ids[-1] if ids else None} for {highest}: group_concat_max_len is too small")
             if ids:
-                cur.execute(f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
-                            f"WHERE id_amazon_sync_log IN ({placeholders(ids)})", (CLAIMED, batch_id, *ids))
-            claimed, last = len(ids), ((min(ids) if newest else max(ids)) if ids else 0)
+                # the state is checked again, though the rows are locked: a wrong id must never take a row
+                # another batch holds
+                marked = cur.execute(
+                    f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
+                    f"WHERE id_amazon_sync_log IN ({placeholders(ids)}) AND state = %s AND batch_id = %s",
+                    (CLAIMED, batch_id, *ids, PENDING, NO_BATCH))
+                if marked != len(ids):
+                    raise RuntimeError(f"claim marked {marked} of the {len(ids)} rows it locked")
+            claimed, last = len(ids), ((ids[0] if newest else ids[-1]) if ids else 0)
         self.locks.note(time.perf_counter() - started)
         return ClaimedChunk(claimed, last)
 
