@@ -7,7 +7,7 @@ PYTHON ?= $(shell for p in $$HOME/.pyenv/versions/3.12.*/bin/python3.12 /usr/bin
             [ -x "$$p" ] && { echo $$p; exit; }; done; command -v python3.12 || command -v python3)
 
 .PHONY: setup mariadb lint typecheck template-check rds-ca check-rds-ca build deploy lock test unit demo bench-coldstart \
-        bench-export bench-ack bench-triggers bench-freshness bench-reconcile bench-memory soak clean
+        bench-export bench-ack bench-claim-floor bench-triggers bench-freshness bench-reconcile bench-memory soak clean
 
 setup: $(VENV)/.installed mariadb
 
@@ -126,6 +126,10 @@ bench-export: setup
 bench-ack: setup
 	@$(BIN)/python -m bench.bench_ack
 	@$(BIN)/python -m bench.bench_ack_warnings
+
+# What claiming a million log rows costs against locking reads alone (the floor of any claim design).
+bench-claim-floor: setup
+	@$(BIN)/python -m bench.bench_claim_floor
 
 # Commit-to-Amazon time per change (trickle, burst), with and without the express lane, on a simulated clock.
 bench-freshness: setup
