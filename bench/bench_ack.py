@@ -17,7 +17,7 @@ from amazon_sync.services.acknowledge import AckSettings
 from amazon_sync.services.export import ExportRequest
 from bench.breakdown import Breakdown
 from bench.common import ServerWaits, print_result
-from bench.shop import ShopWriter
+from bench.shop import ShopWriter, stall_report
 from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 
 PHASES = {
@@ -61,8 +61,7 @@ def main() -> None:
             "concurrent_stock_updates": writer.updates,
             "longest_stock_update_stall_ms": round(writer.longest * 1000, 1),
             "longest_stock_update_without_ack_ms": round(idle_longest * 1000, 1),
-            "stalls_over_25ms": len(writer.stalls), "server_waits": waits.grown,
-            "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
+            **stall_report(writer, breakdown, waits),
             "peak_rss_mb": memory.peak_mb,
             "target_stall_under_50ms": writer.longest < 0.05,
         }

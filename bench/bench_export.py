@@ -23,7 +23,7 @@ from amazon_sync.services.export import ExportRequest
 from bench.baselines import time_log_select, time_offer_select
 from bench.breakdown import Breakdown
 from bench.common import TABLES, ServerWaits, print_result
-from bench.shop import ShopWriter
+from bench.shop import ShopWriter, stall_report
 from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 
 PHASES = {
@@ -85,8 +85,7 @@ def main() -> None:
             "concurrent_stock_updates": writer.updates,
             "longest_stock_update_stall_ms": round(writer.longest * 1000, 1),
             "longest_stock_update_without_export_ms": round(idle_longest * 1000, 1),
-            "stalls_over_25ms": len(writer.stalls), "server_waits": waits.grown,
-            "longest_stalls_beside": breakdown.beside(writer.stalls)[:5],
+            **stall_report(writer, breakdown, waits),
             "queue_stats_ms": round(queue_stats_seconds * 1000, 1), "queue_depth_counted": stats.pending_rows,
             "target_within_3x_of_both_selects": elapsed < 3 * floor, "target_under_512mb": memory.peak_mb < 512,
             "target_claims_under_100ms": exporter.log.locks.longest_seconds < 0.1,

@@ -50,12 +50,13 @@ class Breakdown:
         # from each moment on, the phase of that index in self.phases ran: arrays, not tuples, so that the
         # timeline weighs little in the peak memory the benchmarks measure
         self._labels = list(self.phases)
+        self._label_index = {label: index for index, label in enumerate(self._labels)}
         self._change_times = array("d")
         self._change_phases = array("H")
 
     def _note_change(self, moment: float) -> None:
         self._change_times.append(moment)
-        self._change_phases.append(self._labels.index(self._active_label()))
+        self._change_phases.append(self._label_index[self._active_label()])
 
     def _active_label(self) -> str:
         return self._active[-1] if self._active else "other"

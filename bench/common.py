@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import json
 import resource
+from collections.abc import Sequence
 from typing import Any
 
+import pymysql.cursors
+
+from amazon_sync.adapters.mysql.connection import placeholders
 from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.adapters.mysql.settings import DatabaseSettings
 from amazon_sync_devkit.catalogue import CatalogueSpec, create_catalogue
@@ -23,6 +27,12 @@ def shop_database(server: ThrowawayMariaDB, name: str, spec: CatalogueSpec) -> t
     return settings, catalogue
 
 
+def global_status(cur: pymysql.cursors.Cursor, names: Sequence[str]) -> dict[str, int]:
+    """The server's counters of these names (SHOW GLOBAL STATUS), as integers."""
+    cur.execute(f"SHOW GLOBAL STATUS WHERE Variable_name IN ({placeholders(names)})", tuple(names))
+    return {str(name): int(value) for name, value in cur.fetchall()}
+
+
 # What the server says made statements wait while a benchmark measured: row locks (ours or the shop's),
 # the redo log buffer, free pages in the buffer pool. A stall with none of these grew is the machine's.
 WAIT_COUNTERS = ("Innodb_row_lock_waits", "Innodb_row_lock_time", "Innodb_log_waits", "Innodb_buffer_pool_wait_free")
@@ -38,9 +48,7 @@ class ServerWaits:
 
     def _read(self) -> dict[str, int]:
         with self.server.root_connection() as conn, conn.cursor() as cur:
-            cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN (" + ", ".join(["%s"] * len(WAIT_COUNTERS)) + ")",
-                        WAIT_COUNTERS)
-            return {str(name): int(value) for name, value in cur.fetchall()}
+            return global_status(cur, WAIT_COUNTERS)
 
     def __enter__(self) -> ServerWaits:
         self._before = self._read()

@@ -10,8 +10,11 @@ from __future__ import annotations
 import multiprocessing
 import random
 import time
+from typing import Any
 
 from amazon_sync.adapters.mysql.connection import connect
+from bench.breakdown import Breakdown
+from bench.common import ServerWaits
 
 NOTED_STALL_SECONDS = 0.025
 NOTED_STALLS = 200
@@ -75,3 +78,10 @@ class ShopWriter:
     @property
     def updates(self) -> int:
         return int(self._updates.value)
+
+
+def stall_report(writer: ShopWriter, breakdown: Breakdown, waits: ServerWaits) -> dict[str, Any]:
+    """What a benchmark prints about the shop's stalls: how many were noted, what the server counted as
+    waits meanwhile, and the five longest with what ran beside them."""
+    return {f"stalls_over_{round(NOTED_STALL_SECONDS * 1000)}ms": len(writer.stalls), "server_waits": waits.grown,
+            "longest_stalls_beside": breakdown.beside(writer.stalls)[:5]}

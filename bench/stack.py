@@ -26,7 +26,7 @@ from amazon_sync_devkit.local_processes import LocalProcesses
 from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
 from amazon_sync_devkit.simulator.amazon import SimulatorConfig
 from amazon_sync_devkit.stack import provision
-from bench.common import TABLES, shop_database
+from bench.common import TABLES, global_status, shop_database
 
 OFFERS = int(os.environ.get("BENCH_OFFERS", "200000"))
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
@@ -89,9 +89,7 @@ def settle_redo_log(server: ThrowawayMariaDB, timeout: float = 300.0) -> None:
         cur.execute("SET GLOBAL innodb_max_dirty_pages_pct = 0")
         try:
             while not settled and time.perf_counter() - started < timeout:
-                cur.execute("SHOW GLOBAL STATUS WHERE Variable_name IN ('Innodb_checkpoint_age', "
-                            "'Innodb_checkpoint_max_age')")
-                status = {name: int(value) for name, value in cur.fetchall()}
+                status = global_status(cur, ("Innodb_checkpoint_age", "Innodb_checkpoint_max_age"))
                 settled = status["Innodb_checkpoint_age"] < status["Innodb_checkpoint_max_age"] * 0.1
                 if not settled:
                     time.sleep(0.5)
