@@ -12,6 +12,7 @@ import pytest
 
 from amazon_sync.adapters.mysql import eventlog
 from amazon_sync.adapters.mysql.eventlog import EventLog
+from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, PENDING
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import LogKey
 
@@ -51,16 +52,20 @@ def _log_ids(db, where: str = "") -> list[int]:
 
 def test_a_claim_passes_over_a_row_prestashop_has_not_committed_without_waiting(shop_db):
     """A shop transaction still open holds its new log row: the claim takes the committed rows around it
-    at once, and the late row stays pending for the next claim."""
+    at once, and the late rows stay pending for the next claim. The marking names ranges of ids, and
+    neither the row between them nor the one just past the last is waited for."""
     log = EventLog(shop_db.conn, shop_db.tables)
     insert = (f"INSERT INTO {shop_db.tables.log} (id_product, id_product_attribute, id_shop, change_kind) "
               "VALUES (%s, 0, 1, 'stock')")
     shop_db.sql(insert, (1,))
-    shop = shop_db.new_connection()
-    shop.begin()
-    with shop.cursor() as cur:
+    shops = [shop_db.new_connection(), shop_db.new_connection()]
+    shops[0].begin()
+    with shops[0].cursor() as cur:
         cur.execute(insert, (2,))
     shop_db.sql(insert, (3,))
+    shops[1].begin()
+    with shops[1].cursor() as cur:
+        cur.execute(insert, (4,))
     shop_db.sql("SET SESSION innodb_lock_wait_timeout = 1")  # a wait would fail the claim, not hang the test
     try:
         started = time.perf_counter()
@@ -68,11 +73,12 @@ def test_a_claim_passes_over_a_row_prestashop_has_not_committed_without_waiting(
         waited = time.perf_counter() - started
         assert [claimed.key.id_product for claimed in sorted(log.claimed_keys(1))] == [1, 3]
     finally:
-        shop.commit()
-        shop.close()
-    assert waited < 0.9 and chunk == (2, _log_ids(shop_db)[-1])
-    assert log.claim(batch_id=2, limit=10).rows == 1
-    assert [claimed.key.id_product for claimed in log.claimed_keys(2)] == [2]
+        for shop in shops:
+            shop.commit()
+            shop.close()
+    assert waited < 0.9 and chunk == (2, _log_ids(shop_db)[-2])
+    assert log.claim(batch_id=2, limit=10).rows == 2
+    assert sorted(claimed.key.id_product for claimed in log.claimed_keys(2)) == [2, 4]
 
 
 def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db, monkeypatch):
@@ -98,22 +104,66 @@ def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db, monkeypat
 
 
 def test_a_claim_whose_id_list_comes_back_cut_claims_nothing_and_says_why(shop_db):
-    """The claim reads its locked ids as one grouped string; if the session's limit on such strings were
-    lowered under it (MySQL's default is 1,024 bytes), it must not mark a partial list as if it were all."""
+    """A claim with gaps between its ids reads them as one grouped string; if the session's limit on such
+    strings were lowered under it (MySQL's default is 1,024 bytes), it must not mark a partial list as if
+    it were all."""
     log = EventLog(shop_db.conn, shop_db.tables)
     shop_db.sql(f"INSERT INTO {shop_db.tables.log} (id_amazon_sync_log, id_product, id_product_attribute, id_shop, "
                 "change_kind) VALUES (100001, 1, 0, 1, 'stock'), (100002, 2, 0, 1, 'stock'), "
-                "(100003, 3, 0, 1, 'stock')")
+                "(100004, 3, 0, 1, 'stock')")
     assert log.claim(batch_id=1, limit=1).rows == 1
-    # the smallest the server allows: "100002,100003" comes back as "1000", an id that was never claimed
+    # the smallest the server allows: "100002,100004" comes back as "1000", an id that was never claimed
     shop_db.sql("SET SESSION group_concat_max_len = 4")
-    with pytest.raises(RuntimeError, match="claim read 1 of the 2 ids it locked, the last 1000 for 100003"):
+    with pytest.raises(RuntimeError, match="claim read 1 of the 2 ids it locked, the last 1000 for 100004"):
         log.claim(batch_id=1, limit=2)
     assert shop_db.scalar(f"SELECT COUNT(*) FROM {shop_db.tables.log} WHERE batch_id = 1") == 1
     # "100002,1000": both ids' worth of commas, the last one cut inside
     shop_db.sql("SET SESSION group_concat_max_len = 11")
-    with pytest.raises(RuntimeError, match="claim read 2 of the 2 ids it locked, the last 1000 for 100003"):
+    with pytest.raises(RuntimeError, match="claim read 2 of the 2 ids it locked, the last 1000 for 100004"):
         log.claim(batch_id=1, limit=2)
     assert shop_db.scalar(f"SELECT COUNT(*) FROM {shop_db.tables.log} WHERE batch_id = 1") == 1
     shop_db.sql("SET SESSION group_concat_max_len = 1024")
     assert log.claim(batch_id=1, limit=2).rows == 2
+
+
+@pytest.mark.parametrize("ids", [
+    pytest.param(list(range(500, 540)), id="one run"),
+    pytest.param([*range(500, 520), *range(530, 545), 560, 600], id="four runs"),
+    pytest.param(list(range(1000, 1600, 2)), id="more runs than ranges are worth: a list"),
+])
+def test_a_claim_marks_exactly_the_rows_it_locked_and_not_those_between(shop_db, ids):
+    """A claim names the rows it marks by ranges of consecutive ids (or a list when they are too
+    scattered): a row between two ranges, whether another batch's, already failed, still uncommitted by
+    the shop or not due yet, keeps its state."""
+    log = EventLog(shop_db.conn, shop_db.tables)
+    t = shop_db.tables.log
+    lowest, highest = ids[0], ids[-1]
+    between = [number for number in range(lowest, highest) if number not in set(ids)]
+    shop_db.sql(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES "
+                + ", ".join(["(%s, 1, 'stock')"] * len(ids + between)), [*ids, *between])
+    others = between[0::3], between[1::3], between[2::3]
+    if between:
+        shop_db.sql(f"UPDATE {t} SET state = {CLAIMED}, batch_id = 7 WHERE id_amazon_sync_log IN "
+                    f"({', '.join(map(str, others[0]))})")
+    if others[1]:
+        shop_db.sql(f"UPDATE {t} SET not_before = NOW(6) + INTERVAL 1 HOUR WHERE id_amazon_sync_log IN "
+                    f"({', '.join(map(str, others[1]))})")
+    if others[2]:
+        shop_db.sql(f"UPDATE {t} SET state = {FAILED} WHERE id_amazon_sync_log IN ({', '.join(map(str, others[2]))})")
+    assert log.claim(batch_id=3, limit=len(ids) + 100) == (len(ids), highest)
+    claimed = [row[0] for row in shop_db.sql(f"SELECT id_amazon_sync_log FROM {t} WHERE batch_id = 3 "
+                                              f"AND state = {CLAIMED} ORDER BY id_amazon_sync_log")]
+    assert claimed == ids
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {t} WHERE batch_id = 7") == len(others[0])
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {t} WHERE state = {PENDING} AND batch_id = 0") == len(others[1])
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {t} WHERE state = {FAILED}") == len(others[2])
+
+
+def test_the_newest_claim_marks_a_run_of_ids_from_the_top(shop_db):
+    log = EventLog(shop_db.conn, shop_db.tables)
+    t = shop_db.tables.log
+    shop_db.sql(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES "
+                + ", ".join(["(%s, 1, 'stock')"] * 30), list(range(1, 31)))
+    assert log.claim_newest(batch_id=2, limit=10) == (10, 21)
+    assert [row[0] for row in shop_db.sql(f"SELECT id_amazon_sync_log FROM {t} WHERE batch_id = 2 "
+                                           "ORDER BY id_amazon_sync_log")] == list(range(21, 31))

@@ -33,6 +33,43 @@ def _id_list(concatenated: str | bytes | None) -> list[int]:
     return list(map(int, text.split(",")))
 
 
+def _locked_runs(count: int, lowest: int, highest: int, concatenated: str | bytes | None) -> list[tuple[int, int]]:
+    """The ids a claim locked as runs of consecutive ids, from its count, its bounds and the sorted list.
+
+    When the count fills the span, every id between the bounds is one of ours: the list is not even
+    parsed. Otherwise a list cut short (a group_concat_max_len lowered under us) loses ids or ends inside
+    one, which shows in the count or in the last id, and raises."""
+    if count == highest - lowest + 1:
+        return [(lowest, highest)]
+    ids = _id_list(concatenated)
+    if len(ids) != count or (ids and ids[-1] != highest):
+        raise RuntimeError(f"claim read {len(ids)} of the {count} ids it locked, the last "
+                           f"{ids[-1] if ids else None} for {highest}: group_concat_max_len is too small")
+    runs: list[tuple[int, int]] = []
+    start = previous = ids[0]
+    for current in ids[1:]:
+        if current != previous + 1:
+            runs.append((start, previous))
+            start = current
+        previous = current
+    runs.append((start, previous))
+    return runs
+
+
+# Past this many runs of consecutive ids, a claim names its rows in a list: a range per row would only
+# make the statement longer.
+MAX_CLAIM_RANGES = 100
+
+
+def _id_condition(runs: list[tuple[int, int]]) -> tuple[str, list[int]]:
+    """A condition on the log's id naming exactly the ids of ``runs``, and its parameters."""
+    if len(runs) <= MAX_CLAIM_RANGES:
+        return (" OR ".join(["id_amazon_sync_log BETWEEN %s AND %s"] * len(runs)),
+                [bound for run in runs for bound in run])
+    ids = [number for first, last in runs for number in range(first, last + 1)]
+    return f"id_amazon_sync_log IN ({placeholders(ids)})", ids
+
+
 class LogRow(NamedTuple):
     """One pending log row, as a dry run reads the queue."""
 
@@ -129,37 +166,36 @@ class EventLog:
             cur.execute(f"SELECT {'MAX' if newest else 'MIN'}(id_amazon_sync_log) FROM {log} "
                         "WHERE batch_id = %s AND state = %s AND id_amazon_sync_log > %s", (NO_BATCH, PENDING, after_id))
             found = cur.fetchone()
-            ids: list[int] = []
+            runs: list[tuple[int, int]] = []
+            count = lowest = highest = 0
             if found and found[0] is not None:
                 # The locking read sits in a derived table and its ids come back as one string: parsing a
                 # thousand one-column rows in pymysql was a tenth of the claim's time (1M rows: 10.7 s of
                 # claims became 9.7 s). The derived table's rows stay locked until the commit; a row
                 # another transaction holds is skipped as before (tests/integration, claim tests).
                 cur.execute(
-                    "SELECT COUNT(*), MAX(id_amazon_sync_log), "
+                    "SELECT COUNT(*), MIN(id_amazon_sync_log), MAX(id_amazon_sync_log), "
                     "GROUP_CONCAT(id_amazon_sync_log ORDER BY id_amazon_sync_log) FROM ("
                     f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) "
                     f"WHERE id_amazon_sync_log {'<=' if newest else '>='} %s AND state = %s AND batch_id = %s "
                     "AND (not_before IS NULL OR not_before <= NOW(6)) "
                     f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED"
                     ") AS locked", (found[0], PENDING, NO_BATCH, limit))
-                count, highest, concatenated = cur.fetchone() or (0, None, None)
-                ids = _id_list(concatenated)
-                # a string cut short (a group_concat_max_len lowered under us) loses ids or ends inside one:
-                # sorted, either shows in the count or in the last id
-                if len(ids) != count or (ids and ids[-1] != highest):
-                    raise RuntimeError(f"claim read {len(ids)} of the {count} ids it locked, the last "
-                                       f"{ids[-1] if ids else None} for {highest}: group_concat_max_len is too small")
-            if ids:
-                # the state is checked again, though the rows are locked: a wrong id must never take a row
-                # another batch holds
+                count, lowest, highest, concatenated = cur.fetchone() or (0, None, None, None)
+                if count:
+                    runs = _locked_runs(int(count), int(lowest), int(highest), concatenated)
+            if runs:
+                # The state is checked again, though the rows are locked: a wrong id must never take a row
+                # another batch holds. Ranges of the ids we hold, not a list of them: the server marks the rows
+                # a quarter faster (300,000 rows in one run: 4.2-4.6 s by list, 3.0-3.2 s by range).
+                ranges, values = _id_condition(runs)
                 marked = cur.execute(
                     f"UPDATE {log} SET state = %s, batch_id = %s, claimed_at = NOW(6) "
-                    f"WHERE id_amazon_sync_log IN ({placeholders(ids)}) AND state = %s AND batch_id = %s",
-                    (CLAIMED, batch_id, *ids, PENDING, NO_BATCH))
-                if marked != len(ids):
-                    raise RuntimeError(f"claim marked {marked} of the {len(ids)} rows it locked")
-            claimed, last = len(ids), ((ids[0] if newest else ids[-1]) if ids else 0)
+                    f"WHERE ({ranges}) AND state = %s AND batch_id = %s",
+                    (CLAIMED, batch_id, *values, PENDING, NO_BATCH))
+                if marked != count:
+                    raise RuntimeError(f"claim marked {marked} of the {count} rows it locked")
+            claimed, last = (int(count), (int(lowest) if newest else int(highest))) if runs else (0, 0)
         self.locks.note(time.perf_counter() - started)
         return ClaimedChunk(claimed, last)
 
