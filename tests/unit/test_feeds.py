@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from amazon_sync.config import MarketplaceConfig
 from amazon_sync.domain.feeds import (
     FeedSplitter,
+    MessageWriter,
     PlannedMessage,
     PriceNotPositive,
     message_bodies,
@@ -108,6 +109,33 @@ def test_the_splitter_keeps_every_limit_and_every_message_once_in_order(count, s
         assert [m["messageId"] for m in body["messages"]] == list(range(1, len(document.messages) + 1))
         assert [m["sku"] for m in body["messages"]] == [ref.sku for ref in document.messages]
         assert [ref.message_id for ref in document.messages] == list(range(1, len(document.messages) + 1))
+
+
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
+amounts = st.decimals(min_value=Decimal("0.01"), max_value=Decimal("99999999"), places=2) | st.integers(1, 10**7).map(
+    Decimal)  # JPY-like whole amounts are JSON integers
+
+
+@given(sku=st.text(min_size=1, max_size=40), quantity=st.none() | st.integers(0, 10**6), price=st.none() | amounts,
+       sale=st.none() | st.builds(SalePrice, amounts, st.none() | moments, st.none() | moments),
+       held=st.booleans(), lead_time=st.integers(0, 30), product_type=st.sampled_from(["PRODUCT", "LUGGAGE", 'Ä"\\']),
+       marketplace_id=st.sampled_from(["A13V1IB3VIYZZH", "A1PA6795UKMFR9", "A1VC38T7YXB528"]),
+       first_id=st.integers(1, 25000))
+def test_a_message_written_directly_is_byte_for_byte_its_encoded_body(sku, quantity, price, sale, held, lead_time,
+                                                                     product_type, marketplace_id, first_id):
+    """The splitter writes messages without building them as dictionaries: what it writes must be exactly
+    the JSON of ``message_bodies`` (the form the express lane sends and the tests above read)."""
+    currency = {"A13V1IB3VIYZZH": "EUR", "A1PA6795UKMFR9": "EUR", "A1VC38T7YXB528": "JPY"}[marketplace_id]
+    marketplace = MARKETPLACE.model_copy(update={"marketplace_id": marketplace_id, "currency": currency,
+                                                 "handling_time_days": lead_time, "product_type": product_type})
+    planned = PlannedMessage(sku, 1, 2, quantity, price, sale if price is not None else None, held, "f")
+    if planned.messages == 0:
+        return
+    written = [b'{"messageId":%d%s' % (first_id + number, tail)
+               for number, tail in enumerate(MessageWriter(marketplace, NOW).tails(planned))]
+    encoded = [json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+               for body in message_bodies(first_id, planned, marketplace, NOW)]
+    assert written == encoded
 
 
 def test_the_splitter_cuts_at_25000_messages():
