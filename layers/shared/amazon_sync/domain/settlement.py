@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from amazon_sync.domain.model import LogKey
 
@@ -19,8 +19,9 @@ MessageVerdict = Literal["accepted", "rejected", "retry", "requeue", "pending"]
 RowDecision = Literal["delete", "retry", "requeue", "keep"]
 
 
-@dataclass(frozen=True)
-class SentMessage:
+class SentMessage(NamedTuple):
+    """A named tuple: a million-row batch's picture holds 400,000 of them."""
+
     shop: int
     id_product: int
     id_product_attribute: int

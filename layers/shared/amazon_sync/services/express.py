@@ -86,22 +86,27 @@ def _change_ids(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, lis
     the product (combination 0) names every offer of the product."""
     by_offer: dict[tuple[int, int], tuple[int, int]] = {}
     by_product: dict[int, tuple[int, int]] = {}
-    for key, ids in rows_by_key.items():
-        if key.id_shop not in (0, shop) or not ids:
+    for (product, attribute, key_shop), ids in rows_by_key.items():
+        if not ids or key_shop not in (0, shop):
             continue
-        span = (min(ids), max(ids))
-        if key.id_product_attribute:
-            offer = (key.id_product, key.id_product_attribute)
-            known = by_offer.get(offer, span)
-            by_offer[offer] = (min(known[0], span[0]), max(known[1], span[1]))
+        if attribute:
+            known = by_offer.get((product, attribute))
+            by_offer[(product, attribute)] = ((min(ids), max(ids)) if known is None
+                                              else (min(known[0], *ids), max(known[1], *ids)))
         else:
-            known = by_product.get(key.id_product, span)
-            by_product[key.id_product] = (min(known[0], span[0]), max(known[1], span[1]))
+            whole = by_product.get(product)
+            by_product[product] = ((min(ids), max(ids)) if whole is None
+                                   else (min(whole[0], *ids), max(whole[1], *ids)))
     spans: dict[tuple[int, int], tuple[int, int]] = {}
     for offer in offers:
-        found = [s for s in (by_offer.get(offer), by_product.get(offer[0])) if s is not None]
-        if found:
-            spans[offer] = (min(s[0] for s in found), max(s[1] for s in found))
+        own, whole = by_offer.get(offer), by_product.get(offer[0])
+        if own is None:
+            if whole is not None:
+                spans[offer] = whole
+        elif whole is None:
+            spans[offer] = own
+        else:
+            spans[offer] = (min(own[0], whole[0]), max(own[1], whole[1]))
     return spans
 
 
