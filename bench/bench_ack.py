@@ -16,7 +16,7 @@ from amazon_sync.services import acknowledge as ack_service
 from amazon_sync.services.acknowledge import AckSettings
 from amazon_sync.services.export import ExportRequest
 from bench.breakdown import Breakdown
-from bench.common import ServerWaits, print_result
+from bench.common import GarbageCollections, ServerWaits, print_result
 from bench.shop import ShopWriter, stall_report
 from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 
@@ -45,7 +45,8 @@ def main() -> None:
         idle_longest = writer.reset()
         acknowledger = stack.runtime.acknowledger(remaining_seconds=lambda: 900.0,
                                                   settings=AckSettings(max_get_feed_calls=100))
-        with PeakMemory() as memory, Breakdown(PHASES) as breakdown, ServerWaits(stack.server) as waits:
+        with (PeakMemory() as memory, Breakdown(PHASES) as breakdown, ServerWaits(stack.server) as waits,
+              GarbageCollections(breakdown.active_label) as collections):
             started = time.perf_counter()
             summary = acknowledger.run()
             elapsed = time.perf_counter() - started
@@ -56,6 +57,7 @@ def main() -> None:
             "ack_seconds": round(elapsed, 2), "rows_deleted_per_second": round(summary.rows_deleted / elapsed),
             "sql_seconds": round(breakdown.sql_seconds, 2),
             "phases": breakdown.figures(elapsed),
+            **collections.figures(),
             "longest_lock_held_ms": round(acknowledger.log.locks.longest_seconds * 1000, 1),
             "delete_transactions": acknowledger.log.locks.transactions,
             "concurrent_stock_updates": writer.updates,

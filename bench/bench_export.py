@@ -22,7 +22,7 @@ from amazon_sync.services import export as export_service
 from amazon_sync.services.export import ExportRequest
 from bench.baselines import time_log_select, time_offer_select
 from bench.breakdown import Breakdown
-from bench.common import TABLES, ServerWaits, print_result
+from bench.common import TABLES, GarbageCollections, ServerWaits, print_result
 from bench.shop import ShopWriter, stall_report
 from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 
@@ -60,7 +60,8 @@ def main() -> None:
         writer.start()
         time.sleep(2)
         idle_longest = writer.reset()
-        with PeakMemory() as memory, Breakdown(PHASES) as breakdown, ServerWaits(stack.server) as waits:
+        with (PeakMemory() as memory, Breakdown(PHASES) as breakdown, ServerWaits(stack.server) as waits,
+              GarbageCollections(breakdown.active_label) as collections):
             started = time.perf_counter()
             summary = exporter.run(ExportRequest())
             elapsed = time.perf_counter() - started
@@ -79,6 +80,7 @@ def main() -> None:
             "ratio_export_vs_plain_select": round(elapsed / select_seconds, 1),
             "ratio_export_vs_both_selects": round(elapsed / floor, 2),
             "phases": breakdown.figures(elapsed),
+            **collections.figures(),
             "longest_claim_transaction_ms": round(exporter.log.locks.longest_seconds * 1000, 1),
             "claim_transactions": exporter.log.locks.transactions,
             "peak_rss_mb": memory.peak_mb,

@@ -56,9 +56,10 @@ class Breakdown:
 
     def _note_change(self, moment: float) -> None:
         self._change_times.append(moment)
-        self._change_phases.append(self._label_index[self._active_label()])
+        self._change_phases.append(self._label_index[self.active_label()])
 
-    def _active_label(self) -> str:
+    def active_label(self) -> str:
+        """The phase running now (\"other\" outside every phase)."""
         return self._active[-1] if self._active else "other"
 
     def _enter(self, label: str) -> None:
@@ -111,7 +112,7 @@ class Breakdown:
             finally:
                 self._in_sql = False
                 ended = time.perf_counter()
-                label = self._active_label()
+                label = self.active_label()
                 phase = self.phases[label]
                 phase.sql_seconds += ended - started
                 phase.statements += 1

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import resource
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pymysql.cursors
@@ -57,6 +59,41 @@ class ServerWaits:
     def __exit__(self, *exc: object) -> None:
         after = self._read()
         self.grown = {name: after[name] - self._before.get(name, 0) for name in after}
+
+
+class GarbageCollections:
+    """``with GarbageCollections(where) as collections:``: how long the cyclic garbage collector ran inside
+    the block, in seconds, per generation, and per whatever ``where()`` names at each collection (a
+    benchmark's phase)."""
+
+    def __init__(self, where: Callable[[], str] = lambda: "run") -> None:
+        self.where = where
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self.seconds_where: dict[str, float] = {}
+        self._started = 0.0
+
+    def _note(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        seconds = time.perf_counter() - self._started
+        self.seconds += seconds
+        self.collections[info["generation"]] += 1
+        label = self.where()
+        self.seconds_where[label] = self.seconds_where.get(label, 0.0) + seconds
+
+    def __enter__(self) -> GarbageCollections:
+        gc.callbacks.append(self._note)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._note)
+
+    def figures(self) -> dict[str, Any]:
+        return {"gc_seconds": round(self.seconds, 2), "gc_collections_by_generation": self.collections,
+                "gc_seconds_by_phase": {label: round(seconds, 2) for label, seconds in sorted(
+                    self.seconds_where.items(), key=lambda item: -item[1]) if seconds >= 0.01}}
 
 
 def peak_rss_mb() -> float:

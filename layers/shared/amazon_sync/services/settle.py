@@ -13,6 +13,7 @@ from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import LogKey
 from amazon_sync.domain.settlement import BatchPicture, MessageVerdict, RowDecision, SentMessage
+from amazon_sync.services.collector import collector_paused
 
 
 def feed_verdicts(feed: FeedRecord, store: DocumentStore) -> dict[int, MessageVerdict] | MessageVerdict:
@@ -41,6 +42,12 @@ def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentSt
     fate cannot be told go round again, or wait while a feed that may cover them has no verdict.
     ``offers_by_manifest``: the offers of feeds the caller has just written, so that a feed whose messages
     share one verdict is not read back from S3."""
+    with collector_paused():  # a picture of 400,000 messages is plain data (services/collector.py)
+        return _batch_picture(batch, feeds, store, shops, offers_by_manifest)
+
+
+def _batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentStore, shops: dict[str, int],
+                   offers_by_manifest: Mapping[str, set[tuple[int, int]]] | None) -> BatchPicture:
     try:
         manifest = get_json_gz(store, batch.manifest_key) if batch.manifest_key else {}
     except DocumentMissing:
