@@ -93,7 +93,8 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
     the caller (the export that just claimed them) already holds their ids."""
     counts = SettleCounts()
     if rows_by_key is None:
-        rows_by_key = {claimed.key: claimed.ids for claimed in log.claimed_keys(batch_id)}
+        with collector_paused():  # a million ids: plain data (services/collector.py)
+            rows_by_key = {claimed.key: claimed.ids for claimed in log.claimed_keys(batch_id)}
     ids: dict[RowDecision, list[int]] = defaultdict(list)
     for key, row_ids in rows_by_key.items():
         ids[picture.decide(key)].extend(row_ids)
