@@ -2,7 +2,8 @@
 
 Local MariaDB, moto and the simulator with its rate limits lifted: this measures our own cost.
 The floor it is compared with, in the same run: plain streamed SELECTs of both inputs, the log rows and
-the offer data (stock, prices, specific prices, taxes) of the offers they name (bench/baselines.py).
+the offer data (stock, prices, specific prices, taxes) of the offers they name (bench/baselines.py), read
+before the export and again after it; the target is judged on the mean of the two.
 Targets: within 3x of that floor, peak memory under 512 MB, no claim transaction over 100 ms, and a
 PrestaShop stock update made meanwhile (from another process, through the capture triggers) never
 stalled over 50 ms.
@@ -66,7 +67,13 @@ def main() -> None:
             summary = exporter.run(ExportRequest())
             elapsed = time.perf_counter() - started
         writer.join()
+        # The machine's speed drifts (up to 20% within an hour here): the floor is read again after the run,
+        # and the ratio to the mean of both readings is the one the target is judged on.
+        select_after = time_log_select(stack.settings)
+        offer_select_after, _ = time_offer_select(stack.settings)
         floor = select_seconds + offer_select_seconds
+        floor_after = select_after + offer_select_after
+        mean_floor = (floor + floor_after) / 2
         figures = {
             "rows": ROWS, "offers": OFFERS,
             "rows_claimed": summary.rows_claimed, "offers_exported": summary.offers_exported,
@@ -79,6 +86,9 @@ def main() -> None:
             "offer_select_seconds": round(offer_select_seconds, 2), "offers_selected": offers_selected,
             "ratio_export_vs_plain_select": round(elapsed / select_seconds, 1),
             "ratio_export_vs_both_selects": round(elapsed / floor, 2),
+            "both_selects_after_seconds": round(floor_after, 2),
+            "ratio_export_vs_both_selects_after": round(elapsed / floor_after, 2),
+            "ratio_export_vs_mean_of_both_floors": round(elapsed / mean_floor, 2),
             "phases": breakdown.figures(elapsed),
             **collections.figures(),
             "longest_claim_transaction_ms": round(exporter.log.locks.longest_seconds * 1000, 1),
@@ -89,7 +99,7 @@ def main() -> None:
             "longest_stock_update_without_export_ms": round(idle_longest * 1000, 1),
             **stall_report(writer, breakdown, waits),
             "queue_stats_ms": round(queue_stats_seconds * 1000, 1), "queue_depth_counted": stats.pending_rows,
-            "target_within_3x_of_both_selects": elapsed < 3 * floor, "target_under_512mb": memory.peak_mb < 512,
+            "target_within_3x_of_both_selects": elapsed < 3 * mean_floor, "target_under_512mb": memory.peak_mb < 512,
             "target_claims_under_100ms": exporter.log.locks.longest_seconds < 0.1,
             "target_stall_under_50ms": writer.longest < 0.05,
         }
