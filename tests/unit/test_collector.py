@@ -1,4 +1,4 @@
-"""services.collector: the cyclic collector paused for a block, and its own setting back afterwards."""
+"""amazon_sync.collector: the cyclic collector paused for a block, and its own setting back afterwards."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from amazon_sync.services.collector import collector_paused
+from amazon_sync.collector import collector_paused
 
 
 def test_the_collector_is_off_inside_and_on_again_after_even_when_the_block_fails():

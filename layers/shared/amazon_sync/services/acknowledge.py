@@ -19,11 +19,11 @@ from amazon_sync.adapters.dynamodb import FeedRecord, SkuError, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz, put_json_gz
 from amazon_sync.adapters.spapi import AmazonThrottled, FeedsGateway, FeedStatus, ReportUnreadable
+from amazon_sync.collector import collector_paused
 from amazon_sync.config import DEFAULT_TEMPORARY_ISSUE_CODES, SyncConfig
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import LogKey
 from amazon_sync.errors import AmazonError
-from amazon_sync.services.collector import collector_paused
 from amazon_sync.services.recovery import recover_orphan_intents, recover_stale_batches
 from amazon_sync.services.settle import batch_feeds, batch_picture, settle_rows
 from amazon_sync.services.steps import StepObserver, ignore_step
@@ -406,7 +406,7 @@ class Acknowledger:
         """"done", "attention" (unreadable, or its manifest is gone), or "paused": the time ran short
         while recording its issues; the record keeps how far it got and a later run continues."""
         try:
-            with collector_paused():  # a report of 25,000 results is plain data (services/collector.py)
+            with collector_paused():  # a report of 25,000 results is plain data (amazon_sync/collector.py)
                 report = ProcessingReport.model_validate(json.loads(text))
         except (ValueError, ValidationError) as exc:
             self._needs_attention(record, f"unreadable processing report: {str(exc).splitlines()[0][:200]}")
@@ -484,7 +484,7 @@ class Acknowledger:
         finished = {ref.sku for ref in accepted} - unfinished
         for sku in self.state.skus_with_errors(record.marketplace_id, [s for s in clean if s in finished]):
             self.state.clear_sku_error(record.marketplace_id, sku)
-        with collector_paused():  # rows of plain values for the upserts (services/collector.py)
+        with collector_paused():  # rows of plain values for the upserts (amazon_sync/collector.py)
             self.log.remember_accepted(record.marketplace_id, accepted, unfinished, at=self.now())
         # The quantity held back behind a price change goes out in the next run, now the price is in.
         self.log.add_rows(followups)

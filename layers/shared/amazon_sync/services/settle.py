@@ -10,10 +10,10 @@ from collections.abc import Iterable, Mapping
 from amazon_sync.adapters.dynamodb import BatchRecord, FeedRecord, StateStore
 from amazon_sync.adapters.mysql.eventlog import EventLog, SettleCounts
 from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz
+from amazon_sync.collector import collector_paused
 from amazon_sync.domain.feeds import FeedMessageRef
 from amazon_sync.domain.model import LogKey
 from amazon_sync.domain.settlement import BatchPicture, MessageVerdict, RowDecision, SentMessage
-from amazon_sync.services.collector import collector_paused
 
 
 def feed_verdicts(feed: FeedRecord, store: DocumentStore) -> dict[int, MessageVerdict] | MessageVerdict:
@@ -42,7 +42,7 @@ def batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentSt
     fate cannot be told go round again, or wait while a feed that may cover them has no verdict.
     ``offers_by_manifest``: the offers of feeds the caller has just written, so that a feed whose messages
     share one verdict is not read back from S3."""
-    with collector_paused():  # a picture of 400,000 messages is plain data (services/collector.py)
+    with collector_paused():  # a picture of 400,000 messages is plain data (amazon_sync/collector.py)
         return _batch_picture(batch, feeds, store, shops, offers_by_manifest)
 
 
@@ -93,8 +93,7 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
     the caller (the export that just claimed them) already holds their ids."""
     counts = SettleCounts()
     if rows_by_key is None:
-        with collector_paused():  # a million ids: plain data (services/collector.py)
-            rows_by_key = {claimed.key: claimed.ids for claimed in log.claimed_keys(batch_id)}
+        rows_by_key = {claimed.key: claimed.ids for claimed in log.claimed_keys(batch_id)}
     ids: dict[RowDecision, list[int]] = defaultdict(list)
     for key, row_ids in rows_by_key.items():
         ids[picture.decide(key)].extend(row_ids)
