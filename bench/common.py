@@ -63,8 +63,8 @@ class ServerWaits:
 
 class GarbageCollections:
     """``with GarbageCollections(where) as collections:``: how long the cyclic garbage collector ran inside
-    the block, in seconds, per generation, and per whatever ``where()`` names at each collection (a
-    benchmark's phase)."""
+    the block, in seconds, in all and per whatever ``where()`` names at each collection (a benchmark's
+    phase), and how many collections of each generation it made."""
 
     def __init__(self, where: Callable[[], str] = lambda: "run") -> None:
         self.where = where

@@ -182,9 +182,10 @@ class EventLog:
                     "AND (not_before IS NULL OR not_before <= NOW(6)) "
                     f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED"
                     ") AS locked", (found[0], PENDING, NO_BATCH, limit))
-                count, lowest, highest, concatenated = cur.fetchone() or (0, None, None, None)
-                if count:
-                    runs = _locked_runs(int(count), int(lowest), int(highest), concatenated)
+                counted, first, final, concatenated = cur.fetchone() or (0, None, None, None)
+                if counted:
+                    count, lowest, highest = int(counted), int(first), int(final)
+                    runs = _locked_runs(count, lowest, highest, concatenated)
             if runs:
                 # The state is checked again, though the rows are locked: a wrong id must never take a row
                 # another batch holds. Ranges of the ids we hold, not a list of them: the server marks the rows
@@ -196,7 +197,7 @@ class EventLog:
                     (CLAIMED, batch_id, *values, PENDING, NO_BATCH))
                 if marked != count:
                     raise RuntimeError(f"claim marked {marked} of the {count} rows it locked")
-            claimed, last = (int(count), (int(lowest) if newest else int(highest))) if runs else (0, 0)
+            claimed, last = (count, lowest if newest else highest) if runs else (0, 0)
         self.locks.note(time.perf_counter() - started)
         return ClaimedChunk(claimed, last)
 
