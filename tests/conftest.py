@@ -39,6 +39,17 @@ os.environ.setdefault("IDEMPOTENCY_TABLE", "sync-idempotency")
 _counter = itertools.count()
 
 
+@pytest.fixture(autouse=True)
+def _no_login_from_an_earlier_test() -> None:
+    """python-amazon-sp-api caches access tokens for the whole process, keyed by the token URL. Each test
+    starts its own simulator on a free port, which the OS may give again to a later test: that test's
+    first call would then carry a token its simulator never issued, be refused with a 403 and counted."""
+    token_client = sys.modules.get("sp_api.auth.access_token_client")
+    if token_client is not None:
+        token_client.cache.clear()
+        token_client.grantless_cache.clear()
+
+
 @pytest.fixture(scope="session")
 def mariadb() -> Iterator[ThrowawayMariaDB]:
     with ThrowawayMariaDB() as server:
