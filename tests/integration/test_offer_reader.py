@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 
+from amazon_sync.adapters.mysql.connection import MAX_RANGES, consecutive_runs
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.domain.model import LogKey
 from amazon_sync.errors import ConfigurationError
@@ -274,3 +275,43 @@ def test_reading_the_whole_shop_set_based_gives_what_reading_every_offer_gives(s
         codes = {o.sku: [p.code for p in o.problems] for o in set_based}
         assert codes["TWIN-P"] == codes["TWIN-A"] == codes["TWIN-X"] == ["SKU_DUPLICATE"]
         assert len(set_based) > 50 and any(o.sale is not None for o in set_based)
+
+
+def test_a_sku_with_characters_json_escapes_is_read_exactly(shop):
+    """The rows come back as one JSON array (connection.json_rows): quotes, backslashes, control
+    characters and characters outside the BMP survive the server's encoding and json's decoding."""
+    first, second = [p for p, a in shop.catalogue.offers if a == 0][:2]
+    odd = 'Q"\\/é😀'
+    shop.sql("UPDATE ps_product SET reference = %s WHERE id_product = %s", (odd, first))
+    shop.sql("UPDATE ps_product SET reference = %s WHERE id_product = %s", ("BAD\nLINE", second))
+    reader, ctx = reader_and_context(shop)
+    good, bad = reader.read(ctx, [(first, 0), (second, 0)], NOW)
+    assert good.sku == odd and good.sendable
+    assert bad.sku == "BAD\nLINE" and bad.problems[0].code == "SKU_ILLEGAL"
+
+
+@pytest.mark.parametrize(("step", "named_by"), [(1, "ranges"), (3, "ranges"), (2, "a list")])
+def test_reading_offers_named_by_ranges_or_a_list_gives_what_reading_each_gives(shop_db, step, named_by):
+    """A chunk's products and combinations are named by ranges of consecutive ids while there are few,
+    else in a list: either way exactly the offers asked for, each as read on its own."""
+    db = shop_db
+    db.catalogue = create_catalogue(db.conn, db.tables, CatalogueSpec(products=300, seed=3, specific_price_share=0.3))
+    reader, ctx = reader_and_context(db)
+    simple = sorted(k for k in db.catalogue.offers if k[1] == 0)
+    combos = sorted((k for k in db.catalogue.offers if k[1] != 0), key=lambda k: k[1])
+    wanted = simple[::step] + combos[::step] + combos[1:2]  # unordered, as a chunk may be
+    runs = consecutive_runs(sorted({a for _, a in wanted if a}))
+    assert (len(runs) > MAX_RANGES) == (named_by == "a list")
+    together = reader.read(ctx, wanted, NOW)
+    assert [o.key for o in together] == wanted and all(o.exists for o in together)
+    assert together == [offer for key in wanted for offer in reader.read(ctx, [key], NOW)]
+
+
+def test_rows_cut_by_the_session_limit_raise_instead_of_reading_some(shop):
+    reader, ctx = reader_and_context(shop)
+    products = [(p, a) for p, a in shop.catalogue.offers if a == 0][:5]
+    shop.sql("SET SESSION group_concat_max_len = 200")
+    with pytest.raises(RuntimeError, match="group_concat_max_len is too small"):
+        reader.read(ctx, products, NOW)
+    shop.sql("SET SESSION group_concat_max_len = 1048576")
+    assert len(reader.read(ctx, products, NOW)) == 5

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import ssl
-from collections.abc import Iterator, Sized
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from contextlib import contextmanager
+from decimal import Decimal
+from typing import Any
 
 import pymysql
 import pymysql.cursors
@@ -17,6 +20,58 @@ from amazon_sync.errors import DatabaseAccessDenied, DatabaseUnavailable
 def placeholders(values: Sized) -> str:
     """``%s, %s, …`` for an ``IN (…)`` list of ``values``: the values themselves always go as parameters."""
     return ", ".join(["%s"] * len(values))
+
+
+# Past this many runs of consecutive ids, a set of ids is named in a list: a range per id or two would
+# only make the statement longer.
+MAX_RANGES = 100
+
+
+def consecutive_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
+    """Ascending distinct ``ids`` as runs of consecutive ids: [1, 2, 3, 7] is [(1, 3), (7, 7)]."""
+    runs: list[tuple[int, int]] = []
+    iterator = iter(ids)
+    start = previous = next(iterator, None)
+    if start is None or previous is None:
+        return runs
+    for current in iterator:
+        if current != previous + 1:
+            runs.append((start, previous))
+            start = current
+        previous = current
+    runs.append((start, previous))
+    return runs
+
+
+def id_set_condition(column: str, runs: Sequence[tuple[int, int]]) -> tuple[str, list[int]]:
+    """A condition naming exactly the ids of ``runs`` in ``column``, and its parameters: ranges while
+    there are few (the server reads a range without parsing a thousand parameters, and pymysql escapes
+    two), else a list."""
+    if not runs:
+        return "FALSE", []
+    if len(runs) <= MAX_RANGES:
+        return (" OR ".join([f"{column} BETWEEN %s AND %s"] * len(runs)), [bound for run in runs for bound in run])
+    ids = [number for first, last in runs for number in range(first, last + 1)]
+    return f"{column} IN ({placeholders(ids)})", ids
+
+
+def json_rows(cur: pymysql.cursors.Cursor, columns: str, rest: str, args: Sequence[object]) -> list[list[Any]]:
+    """The rows of ``SELECT columns rest``, sent by the server as one JSON array of arrays and parsed by the
+    json module: pymysql parses each value of each row in Python (a thousand offers of eleven columns: a
+    third of the time). DECIMAL values come back as Decimal, NULL as None.
+
+    MariaDB cuts JSON_ARRAYAGG at ``group_concat_max_len`` (MySQL does not): a cut array raises."""
+    cur.execute(f"SELECT JSON_ARRAYAGG(JSON_ARRAY({columns})) {rest}", args)
+    found = cur.fetchone()
+    text = found[0] if found else None
+    if text is None:
+        return []
+    try:
+        rows: list[list[Any]] = json.loads(text, parse_float=Decimal)
+    except ValueError:
+        raise RuntimeError(f"a JSON array of rows came back cut at {len(text)} characters: the session's "
+                           "group_concat_max_len is too small") from None
+    return rows
 
 
 # MySQL error numbers worth translating into a sentence.

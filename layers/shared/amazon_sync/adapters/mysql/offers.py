@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pymysql
 from pymysql.connections import Connection
 
-from amazon_sync.adapters.mysql.connection import placeholders
+from amazon_sync.adapters.mysql.connection import consecutive_runs, id_set_condition, json_rows, placeholders
 from amazon_sync.adapters.mysql.schema import Tables
 from amazon_sync.domain.calendar import CalendarWindow, PriceBoundary, from_shop_local, shop_local
 from amazon_sync.domain.model import (
@@ -272,31 +272,32 @@ class OfferReader:
         sa_shop, sa_group = ctx.stock_shop_and_group
         simple = [p for p, a in keys if a == 0]
         combos = [a for _, a in keys if a != 0]
-        rows: dict[tuple[int, int], tuple[Any, ...]] = {}
+        rows: dict[tuple[int, int], Sequence[Any]] = {}
         with self.conn.cursor() as cur:
+            # Each set of ids as ranges of consecutive ids, and the rows as one JSON array (connection.py):
+            # 200,000 simple offers read in 1,000-offer chunks took 6.2-6.5 s as rows named in lists,
+            # 4.1-4.3 s as JSON and 3.3 s as JSON named by ranges (one machine, two runs each).
             if simple:
-                cur.execute(
-                    f"SELECT p.id_product, 0, {self._columns('0', 'p')} "
-                    f"FROM {t.table('product')} p "
-                    f"JOIN {t.table('product_shop')} ps ON ps.id_product = p.id_product AND ps.id_shop = %s "
-                    + self._stock_join("0")
-                    + f"WHERE p.id_product IN ({placeholders(simple)})",
-                    (ctx.id_shop, sa_shop, sa_group, *simple))
-                for row in cur.fetchall():
-                    rows[(int(row[0]), 0)] = row
+                where, args = id_set_condition("p.id_product", consecutive_runs(sorted(set(simple))))
+                for row in json_rows(
+                        cur, f"p.id_product, 0, {self._columns('0', 'p')}",
+                        f"FROM {t.table('product')} p "
+                        f"JOIN {t.table('product_shop')} ps ON ps.id_product = p.id_product AND ps.id_shop = %s "
+                        + self._stock_join("0") + f"WHERE {where}",
+                        (ctx.id_shop, sa_shop, sa_group, *args)):
+                    rows[(row[0], 0)] = row
             if combos:
-                cur.execute(
-                    f"SELECT pa.id_product, pa.id_product_attribute, {self._columns('pas.price', 'pa')} "
-                    f"FROM {t.table('product_attribute')} pa "
-                    f"JOIN {t.table('product')} p ON p.id_product = pa.id_product "
-                    f"JOIN {t.table('product_attribute_shop')} pas ON pas.id_product_attribute = "
-                    "pa.id_product_attribute AND pas.id_shop = %s "
-                    f"JOIN {t.table('product_shop')} ps ON ps.id_product = pa.id_product AND ps.id_shop = %s "
-                    + self._stock_join("pa.id_product_attribute")
-                    + f"WHERE pa.id_product_attribute IN ({placeholders(combos)})",
-                    (ctx.id_shop, ctx.id_shop, sa_shop, sa_group, *combos))
-                for row in cur.fetchall():
-                    rows[(int(row[0]), int(row[1]))] = row
+                where, args = id_set_condition("pa.id_product_attribute", consecutive_runs(sorted(set(combos))))
+                for row in json_rows(
+                        cur, f"pa.id_product, pa.id_product_attribute, {self._columns('pas.price', 'pa')}",
+                        f"FROM {t.table('product_attribute')} pa "
+                        f"JOIN {t.table('product')} p ON p.id_product = pa.id_product "
+                        f"JOIN {t.table('product_attribute_shop')} pas ON pas.id_product_attribute = "
+                        "pa.id_product_attribute AND pas.id_shop = %s "
+                        f"JOIN {t.table('product_shop')} ps ON ps.id_product = pa.id_product AND ps.id_shop = %s "
+                        + self._stock_join("pa.id_product_attribute") + f"WHERE {where}",
+                        (ctx.id_shop, ctx.id_shop, sa_shop, sa_group, *args)):
+                    rows[(row[0], row[1])] = row
         products = sorted({p for p, _ in keys})
         specific = self._specific_prices(ctx, products)
         if duplicates is None:
@@ -311,7 +312,7 @@ class OfferReader:
             offers.append(self._offer_from_row(ctx, found, taxes, specific.get(key[0], []), duplicates, now))
         return offers
 
-    def _offer_from_row(self, ctx: ShopContext, row: tuple[Any, ...], taxes: dict[int, Decimal],
+    def _offer_from_row(self, ctx: ShopContext, row: Sequence[Any], taxes: dict[int, Decimal],
                         specific: list[_SpecificPrice], duplicates: set[str], now: datetime) -> Offer:
         (product, attribute, base_price, impact, active, available, tax_group, state, stock,
          out_of_stock, sku_value) = row
@@ -392,7 +393,8 @@ class OfferReader:
     def _specific_prices(self, ctx: ShopContext, products: list[int]) -> dict[int, list[_SpecificPrice]]:
         if not products:
             return {}
-        found = self._specific_price_rows(ctx, f"id_product IN ({placeholders(products)}, 0)", products)
+        where, args = id_set_condition("id_product", consecutive_runs(products))
+        found = self._specific_price_rows(ctx, f"({where} OR id_product = 0)", args)
         globals_ = found.pop(0, [])
         if globals_:
             for product in products:
