@@ -7,6 +7,7 @@ of its time so: `make bench-ack`, phase remember_accepted). Counted by the serve
 
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -18,7 +19,9 @@ from amazon_sync.domain.model import LogKey
 
 
 def inserts_sent(db) -> int:
-    return int(db.sql("SHOW SESSION STATUS LIKE 'Com_insert'")[0][1])
+    """INSERT statements the session sent, INSERT ... SELECT included."""
+    return sum(int(value) for _, value in db.sql("SHOW SESSION STATUS WHERE Variable_name IN "
+                                                  "('Com_insert', 'Com_insert_select')"))
 
 
 def test_remembering_accepted_offers_is_one_statement_per_chunk(shop_db):
@@ -34,6 +37,26 @@ def test_remembering_accepted_offers_is_one_statement_per_chunk(shop_db):
     row = shop_db.sql(f"SELECT quantity, price, fingerprint, accepted_at >= %s FROM {shop_db.tables.offer_state} "
                       "WHERE sku = 'SKU-1'", (before_update,))[0]
     assert row[0] == 1 and str(row[1]) == "9.99" and row[2] == "f" * 16 and row[3] == 1  # quantity kept
+
+
+def test_noting_submitted_skus_is_one_statement_per_chunk_and_keeps_every_sku_exact(shop_db):
+    """The chunk goes as one JSON parameter that JSON_TABLE turns back into rows: any character a SKU may
+    hold arrives as it was, a SKU already noted moves to its new offer and keeps what Amazon accepted."""
+    log = EventLog(shop_db.conn, shop_db.tables, chunk=1000)
+    t = shop_db.tables.offer_state
+    odd = ['Q"\\/é', "TAB\tSKU", "😀-40", "", "x" * 40]
+    skus = odd + [f"SKU-{n}" for n in range(len(odd), 2500)]
+    messages = [FeedMessageRef(n, sku, n + 1, n % 3, None, None, False, "") for n, sku in enumerate(skus)]
+    log.remember_accepted("A13V1IB3VIYZZH", [messages[0]._replace(quantity=4, price="9.99", fingerprint="f" * 16)],
+                          at=time.time())
+    before = inserts_sent(shop_db)
+    log.note_submitted("A13V1IB3VIYZZH", [*messages[:2], messages[0]._replace(id_product=77), *messages[2:]])
+    assert inserts_sent(shop_db) - before == 3
+    stored = {row[0]: row[1:] for row in shop_db.sql(f"SELECT sku, id_product, id_product_attribute, quantity, "
+                                                     f"price, fingerprint FROM {t}")}
+    assert set(stored) == set(skus)
+    assert stored[odd[0]] == (77, 0, 4, Decimal("9.99"), "f" * 16)  # the later message of the chunk wins
+    assert stored["SKU-2000"] == (2001, 2000 % 3, None, None, None)
 
 
 def test_calendar_rows_are_one_statement(shop_db):

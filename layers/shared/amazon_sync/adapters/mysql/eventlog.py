@@ -6,6 +6,7 @@ most a few thousand rows, so PrestaShop's triggers are never kept waiting for lo
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -363,10 +364,10 @@ class EventLog:
         wanted = set(keys)
         for start in range(0, len(products), self.chunk):
             part = products[start:start + self.chunk]
+            where, args = id_set_condition("id_product", consecutive_runs(part))
             with self.conn.cursor() as cur:
                 cur.execute(f"SELECT id_product, id_product_attribute, sku FROM {self.t.offer_state} "
-                            f"WHERE marketplace_id = %s AND id_product IN ({placeholders(part)})",
-                            (marketplace_id, *part))
+                            f"WHERE marketplace_id = %s AND ({where})", (marketplace_id, *args))
                 for product, attribute, sku in cur.fetchall():
                     if (int(product), int(attribute)) in wanted:
                         found.setdefault((int(product), int(attribute)), []).append(str(sku))
@@ -410,13 +411,20 @@ class EventLog:
     def note_submitted(self, marketplace_id: str, messages: Sequence[FeedMessageRef]) -> None:
         """Messages about to reach Amazon: from now on their SKUs may exist there, for these offers.
         What was last accepted for a SKU (quantity, price, fingerprint) is kept."""
-        rows = [(marketplace_id, m.sku, m.id_product, m.id_product_attribute) for m in messages]
-        for start in range(0, len(rows), self.chunk):
+        for start in range(0, len(messages), self.chunk):
+            # One JSON parameter per chunk, read back into rows by JSON_TABLE (MariaDB 10.6+, MySQL 8.0.4+):
+            # pymysql escapes one string instead of four values per row. 200,000 rows: 4.6-5.3 s as a
+            # multi-row INSERT, 3.5 s this way (one machine, two runs each).
+            rows = json.dumps([[m.sku, m.id_product, m.id_product_attribute]
+                               for m in messages[start:start + self.chunk]], ensure_ascii=False)
             with self.conn.cursor() as cur:
-                cur.executemany(
+                cur.execute(
                     f"INSERT INTO {self.t.offer_state} (marketplace_id, sku, id_product, id_product_attribute) "
-                    "VALUES (%s, %s, %s, %s) ON DUPLICATE KEY UPDATE id_product = VALUES(id_product), "
-                    "id_product_attribute = VALUES(id_product_attribute)", rows[start:start + self.chunk])
+                    "SELECT %s, j.sku, j.id_product, j.id_product_attribute FROM JSON_TABLE(%s, '$[*]' COLUMNS ("
+                    "sku VARCHAR(40) PATH '$[0]', id_product INT UNSIGNED PATH '$[1]', "
+                    "id_product_attribute INT UNSIGNED PATH '$[2]')) AS j "
+                    "ON DUPLICATE KEY UPDATE id_product = VALUES(id_product), "
+                    "id_product_attribute = VALUES(id_product_attribute)", (marketplace_id, rows))
 
     def vanished_offers(self, marketplace_id: str, id_shop: int, products: Sequence[int] | None = None,
                         chunk_size: int = 5000) -> Iterator[list[tuple[int, int]]]:
@@ -434,12 +442,12 @@ class EventLog:
         if products is not None:
             wanted = sorted(set(products))
             for start in range(0, len(wanted), self.chunk):
-                part = wanted[start:start + self.chunk]
+                where, args = id_set_condition("id_product", consecutive_runs(wanted[start:start + self.chunk]))
                 with self.conn.cursor() as cur:
                     cur.execute(f"SELECT DISTINCT id_product, id_product_attribute FROM {t.offer_state} os "
-                                f"WHERE marketplace_id = %s AND id_product IN ({placeholders(part)}) "
+                                f"WHERE marketplace_id = %s AND ({where}) "
                                 f"AND NOT {is_offer} ORDER BY id_product, id_product_attribute",
-                                (marketplace_id, *part, id_shop, id_shop, id_shop))
+                                (marketplace_id, *args, id_shop, id_shop, id_shop))
                     found = [(int(a), int(b)) for a, b in cur.fetchall()]
                 if found:
                     yield found
