@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,6 +16,8 @@ from amazon_sync.domain.feeds import (
     MessageWriter,
     PlannedMessage,
     PriceNotPositive,
+    _fingerprint,
+    _sale_key,
     message_bodies,
     offer_values,
     plan_message,
@@ -85,6 +88,19 @@ def test_the_fingerprint_changes_exactly_when_what_is_sent_changes(first, second
     b = plan_message(offer(second, str(price)), MARKETPLACE, send_quantity=True, last_accepted=None)
     assert a is not None and b is not None
     assert (a.fingerprint == b.fingerprint) == (first == second)
+
+
+@given(sku=st.text(max_size=40), quantity=st.none() | st.integers(0, 10**6),
+       price=st.none() | st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False),
+       sale=st.none() | st.builds(SalePrice, st.decimals(min_value=0, max_value=10**6, places=2, allow_nan=False),
+                                  st.none() | st.datetimes(timezones=st.just(UTC)),
+                                  st.none() | st.datetimes(timezones=st.just(UTC))),
+       held=st.booleans(), handling=st.integers(0, 30))
+def test_the_fingerprint_is_the_hash_of_its_json_text(sku, quantity, price, sale, held, handling):
+    """Stored fingerprints of accepted offers were made with json.dumps: the text written by hand must give
+    the same hash for every value, or every offer would be sent again after an upgrade."""
+    text = json.dumps([sku, quantity, str(price), _sale_key(sale), held, handling])
+    assert _fingerprint(sku, quantity, price, sale, held, handling) == hashlib.sha1(text.encode()).hexdigest()[:16]
 
 
 # -- splitting --------------------------------------------------------------------------------------

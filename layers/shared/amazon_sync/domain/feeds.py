@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from json.encoder import encode_basestring_ascii
 from typing import Any, NamedTuple
 
 from amazon_sync.config import MarketplaceConfig
@@ -151,11 +152,23 @@ def plan_message(offer: Offer, marketplace: MarketplaceConfig, *, send_quantity:
         # Amazon applies quantity before price within a message: coming back in stock with a new price
         # would sell at the old price for a moment. Send the price now, the quantity once it is accepted.
         held, quantity = True, None
-    fingerprint = hashlib.sha1(  # noqa: S324 (a change detector, not security)
-        json.dumps([offer.sku, quantity, str(price), _sale_key(sale), held, marketplace.handling_time_days]).encode()
-    ).hexdigest()[:16]
+    fingerprint = _fingerprint(offer.sku, quantity, price, sale, held, marketplace.handling_time_days)
     return PlannedMessage(offer.sku, offer.id_product, offer.id_product_attribute, quantity, price, sale, held,
                           fingerprint)
+
+
+def _fingerprint(sku: str, quantity: int | None, price: Decimal | None, sale: SalePrice | None, held: bool,
+                 handling_time_days: int) -> str:
+    """The first 16 hex digits of the SHA-1 of ``json.dumps([sku, quantity, str(price), _sale_key(sale), held,
+    handling_time_days])``, the text written out by hand: offers Amazon accepted are stored with these
+    fingerprints, so the text must never change (tests/unit/test_feeds.py compares both on arbitrary
+    values), and json.dumps cost twice as much (200,000 offers: 1.6 s, 0.7 s this way)."""
+    key = _sale_key(sale)
+    sale_text = "null" if key is None else f"[{', '.join(map(encode_basestring_ascii, key))}]"
+    text = (f"[{encode_basestring_ascii(sku)}, {'null' if quantity is None else int(quantity)}, "
+            f"{encode_basestring_ascii(str(price))}, {sale_text}, {'true' if held else 'false'}, "
+            f"{int(handling_time_days)}]")
+    return hashlib.sha1(text.encode()).hexdigest()[:16]  # noqa: S324 (a change detector, not security)
 
 
 def _sale_key(sale: SalePrice | None) -> list[str] | None:
