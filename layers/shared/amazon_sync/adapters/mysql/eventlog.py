@@ -28,7 +28,8 @@ GROUP_CONCAT_LIMIT = 2 * 1024 * 1024
 
 
 def _id_list(concatenated: str | bytes | None) -> list[int]:
-    """The ids of a GROUP_CONCAT (pymysql gives bytes or str by the server's idea of the result's type)."""
+    """The numbers of a GROUP_CONCAT or CONCAT_WS (pymysql gives bytes or str by the server's idea of the
+    result's type)."""
     if not concatenated:
         return []
     text = concatenated.decode() if isinstance(concatenated, bytes) else concatenated
@@ -190,11 +191,14 @@ class EventLog:
         # a million ids in 200,000 lists: plain data, built without the cyclic collector (amazon_sync/collector.py)
         with collector_paused(), self.conn.cursor(pymysql.cursors.SSCursor) as cur:
             self._allow_long_concat(cur)
+            # The key's five numbers come as one string: pymysql parses each value of each row in Python
+            # (200,000 keys of a million rows: 5.7-6.1 s as six columns, 4.2-4.7 s as two; one machine).
             cur.execute(
-                "SELECT id_product, id_product_attribute, id_shop, MIN(change_kind = 'stock'), COUNT(*), "
-                f"GROUP_CONCAT(id_amazon_sync_log) FROM {self.t.log} WHERE batch_id = %s AND state = %s "
+                "SELECT CONCAT_WS(',', id_product, id_product_attribute, id_shop, MIN(change_kind = 'stock'), "
+                f"COUNT(*)), GROUP_CONCAT(id_amazon_sync_log) FROM {self.t.log} WHERE batch_id = %s AND state = %s "
                 "GROUP BY id_product, id_product_attribute, id_shop", (batch_id, CLAIMED))
-            for product, attribute, shop, only_stock, count, concatenated in cur:
+            for head, concatenated in cur:
+                product, attribute, shop, only_stock, count = _id_list(head)
                 # a string cut at the limit may end inside an id: such a key is read again whole
                 ids = _id_list(concatenated) if len(concatenated) < GROUP_CONCAT_LIMIT else []
                 claimed = ClaimedKey(LogKey(product, attribute, shop), bool(only_stock), ids)
