@@ -573,9 +573,9 @@ class Exporter:
                 # by every full collection (amazon_sync/collector.py); frozen objects are still freed when their
                 # last reference goes, and the run unfreezes what is left at its end. Garbage held in reference
                 # cycles is collected first, or freezing would keep it to the end: cycles left by submitting a
-                # document (S3, the upload, DynamoDB) held its 6 MB body (bench-export: up to 13 bodies, +60-100 MB of peak RSS,
-                # once fewer allocations made the collector run less often). Only what came since the last
-                # freeze is scanned.
+                # document (S3, the upload, DynamoDB) held its 6 MB body (bench-export: up to 13 bodies, +60-100
+                # MB of peak RSS, once fewer allocations made the collector run less often). Only what came
+                # since the last freeze is scanned.
                 gc.collect()
                 gc.freeze()
 
