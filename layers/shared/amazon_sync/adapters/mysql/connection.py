@@ -29,11 +29,12 @@ MAX_RANGES = 100
 
 def consecutive_runs(ids: Iterable[int]) -> list[tuple[int, int]]:
     """Ascending distinct ``ids`` as runs of consecutive ids: [1, 2, 3, 7] is [(1, 3), (7, 7)]."""
-    runs: list[tuple[int, int]] = []
     iterator = iter(ids)
-    start = previous = next(iterator, None)
-    if start is None or previous is None:
-        return runs
+    first = next(iterator, None)
+    if first is None:
+        return []
+    runs: list[tuple[int, int]] = []
+    start = previous = first
     for current in iterator:
         if current != previous + 1:
             runs.append((start, previous))
