@@ -30,7 +30,7 @@ from bench.stack import OFFERS, ROWS, PeakMemory, bench_stack
 PHASES = {
     "claim": [(EventLog, "claim")],
     "read_claimed_rows": [(EventLog, "claimed_keys")],
-    "in_flight_check": [(EventLog, "claimed_products"), (EventLog, "release_batch_products")],
+    "in_flight_check": [(EventLog, "claimed_products")],
     "offer_reads": [(OfferReader, "shop_context"), (OfferReader, "expand"), (OfferReader, "all_offer_keys"),
                     (OfferReader, "read")],
     "known_skus": [(EventLog, "known_skus")],

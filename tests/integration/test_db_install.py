@@ -35,12 +35,13 @@ def test_install_twice_changes_nothing(shop_db):
 
 V4 = "v4: cheaper claims: batch_id and claimed_at NOT NULL, one covering index from (batch_id, state)"
 V5 = "v5: sales sent without an end, beside the offer state (they were DynamoDB items)"
+V6 = "v6: cheaper claims and deletes: the log keeps no secondary index"
 
 
 def _log_as_in_version_3(db):
     """The log's columns and indexes as schema version 3 made them."""
     db.sql("ALTER TABLE ps_amazon_sync_log MODIFY batch_id BIGINT UNSIGNED NULL DEFAULT NULL, "
-           "MODIFY claimed_at TIMESTAMP(6) NULL DEFAULT NULL, DROP INDEX batch_state, "
+           "MODIFY claimed_at TIMESTAMP(6) NULL DEFAULT NULL, "
            "ADD KEY state_batch (state, batch_id, id_amazon_sync_log), "
            "ADD KEY state_offer (state, id_product, id_product_attribute, id_shop)")
     db.sql("UPDATE ps_amazon_sync_log SET batch_id = NULL, claimed_at = NULL WHERE state <> 1")
@@ -61,7 +62,7 @@ def test_a_version_1_log_is_upgraded_and_refused_until_then(shop_db):
         require_log(shop_db.conn, shop_db.tables)
     assert install(shop_db.conn, shop_db.tables) == [
         "v2: log rows of kind 'calendar': offers whose price changes by the clock",
-        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4, V5]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4, V5, V6]
     require_log(shop_db.conn, shop_db.tables)
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (4, 'calendar')")
     assert shop_db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
@@ -148,7 +149,7 @@ def test_version_2_is_upgraded_in_place_keeping_the_log(shop_db):
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(db.conn, db.tables)
     assert install(db.conn, db.tables) == [
-        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4, V5]
+        "v3: what Amazon shows (listings report), reconciliation findings, drift rows in the log", V4, V5, V6]
     require_log(db.conn, db.tables)
     db.sql("INSERT INTO ps_amazon_sync_log (id_product, change_kind) VALUES (8, 'drift')")
     assert db.sql("SELECT id_product, change_kind FROM ps_amazon_sync_log ORDER BY id_product") == [
@@ -167,7 +168,7 @@ def test_version_3_is_upgraded_keeping_pending_claimed_and_failed_rows(shop_db):
     assert db.scalar("SELECT COUNT(*) FROM ps_amazon_sync_log WHERE batch_id IS NULL") == 2
     with pytest.raises(SchemaMissing, match="out of date"):
         require_log(db.conn, db.tables)
-    assert install(db.conn, db.tables) == [V4, V5]
+    assert install(db.conn, db.tables) == [V4, V5, V6]
     require_log(db.conn, db.tables)
     assert _create_log(db) == fresh
     assert db.sql("SELECT id_product, state, batch_id FROM ps_amazon_sync_log ORDER BY id_product") == [

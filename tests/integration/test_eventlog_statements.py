@@ -99,7 +99,7 @@ def test_a_claim_passes_over_a_row_prestashop_has_not_committed_without_waiting(
         for shop in shops:
             shop.commit()
             shop.close()
-    assert waited < 0.9 and chunk == (2, _log_ids(shop_db)[-2])
+    assert waited < 0.9 and chunk[:2] == (2, _log_ids(shop_db)[-2])
     assert log.claim(batch_id=2, limit=10).rows == 2
     assert sorted(claimed.key.id_product for claimed in log.claimed_keys(2)) == [2, 4]
 
@@ -113,9 +113,9 @@ def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db, monkeypat
     shop_db.sql(f"INSERT INTO {shop_db.tables.log} (id_amazon_sync_log, id_product, id_product_attribute, id_shop, "
                 "change_kind) VALUES " + ", ".join(["(%s, %s, 0, 1, %s)"] * len(rows)),
                 [value for row in rows for value in row])
-    assert log.claim(batch_id=4, limit=5) == (5, 65537)
-    assert log.claim(batch_id=4, limit=5, after_id=65537) == (2, 200001)
-    assert log.claim(batch_id=4, limit=5, after_id=200001) == (0, 0)
+    assert log.claim(batch_id=4, limit=5)[:2] == (5, 65537)
+    assert log.claim(batch_id=4, limit=5, after_id=65537)[:2] == (2, 200001)
+    assert log.claim(batch_id=4, limit=5, after_id=200001).rows == 0
     expected = {5: (True, [10, 65535, 65536, 200000]), 6: (False, [11, 65537]), 7: (False, [200001])}
     grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids)) for claimed in log.claimed_keys(4)}
     assert grouped == expected
@@ -173,7 +173,7 @@ def test_a_claim_marks_exactly_the_rows_it_locked_and_not_those_between(shop_db,
                     f"({', '.join(map(str, others[1]))})")
     if others[2]:
         shop_db.sql(f"UPDATE {t} SET state = {FAILED} WHERE id_amazon_sync_log IN ({', '.join(map(str, others[2]))})")
-    assert log.claim(batch_id=3, limit=len(ids) + 100) == (len(ids), highest)
+    assert log.claim(batch_id=3, limit=len(ids) + 100) == (len(ids), highest, lowest, highest)
     claimed = [row[0] for row in shop_db.sql(f"SELECT id_amazon_sync_log FROM {t} WHERE batch_id = 3 "
                                               f"AND state = {CLAIMED} ORDER BY id_amazon_sync_log")]
     assert claimed == ids
@@ -187,6 +187,27 @@ def test_the_newest_claim_marks_a_run_of_ids_from_the_top(shop_db):
     t = shop_db.tables.log
     shop_db.sql(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES "
                 + ", ".join(["(%s, 1, 'stock')"] * 30), list(range(1, 31)))
-    assert log.claim_newest(batch_id=2, limit=10) == (10, 21)
+    assert log.claim_newest(batch_id=2, limit=10) == (10, 21, 21, 30)
     assert [row[0] for row in shop_db.sql(f"SELECT id_amazon_sync_log FROM {t} WHERE batch_id = 2 "
                                            "ORDER BY id_amazon_sync_log")] == list(range(21, 31))
+
+
+def test_a_claim_starts_past_the_rows_it_cannot_take_and_its_batch_reads_back_between_its_bounds(shop_db):
+    """The log has no index by state: the first claimable row is found in id order, past a prefix of
+    rows another batch holds, rows not due yet and failed rows; the batch's rows read back between the
+    ids it claimed are the rows read back from the whole log."""
+    log = EventLog(shop_db.conn, shop_db.tables)
+    t = shop_db.tables.log
+    shop_db.sql(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES "
+                + ", ".join(["(%s, %s, 'stock')"] * 60),
+                [value for number in range(1, 61) for value in (number, number % 7)])
+    shop_db.sql(f"UPDATE {t} SET state = {CLAIMED}, batch_id = 7 WHERE id_amazon_sync_log <= 20")
+    shop_db.sql(f"UPDATE {t} SET not_before = NOW(6) + INTERVAL 1 HOUR WHERE id_amazon_sync_log BETWEEN 21 AND 30")
+    shop_db.sql(f"UPDATE {t} SET state = {FAILED} WHERE id_amazon_sync_log BETWEEN 31 AND 35 "
+                "OR id_amazon_sync_log = 50")
+    chunk = log.claim(batch_id=3, limit=100)
+    assert chunk == (24, 60, 36, 60)
+    whole = sorted((c.key, c.only_stock, sorted(c.ids)) for c in log.claimed_keys(3))
+    assert sorted((c.key, c.only_stock, sorted(c.ids)) for c in log.claimed_keys(3, between=(36, 60))) == whole
+    assert sorted(i for _, _, ids in whole for i in ids) == [*range(36, 50), *range(51, 61)]
+    assert log.claim_newest(batch_id=4, limit=10).rows == 0

@@ -339,7 +339,9 @@ class Exporter:
         in_flight = self._products_in_flight(batch.batch_id)
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
         if deferred:
-            summary.skipped_in_flight_rows = self.log.release_batch_products(batch.batch_id, deferred)
+            summary.skipped_in_flight_rows = self.log.release(
+                sorted(row_id for key, ids in rows_by_key.items() if key.id_product in deferred for row_id in ids),
+                batch_id=batch.batch_id)[0]
             keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
             rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
         summary.keys = len(keys)
@@ -517,9 +519,12 @@ class Exporter:
         """Claim rows and coalesce them: key -> True when every change on it was a stock change,
         and key -> the ids of its rows. ``newest_only``: one chunk of the newest rows, all the express
         lane can use (it takes the freshest changes), so a backlog waiting for the feed lane stays put."""
+        # the lowest and highest id claimed: the batch's rows are read back between them
+        lowest, highest = 0, 0
         if newest_only:
-            summary.rows_claimed += self.log.claim_newest(
-                batch_id, min(self.claim_chunk, self.config.max_rows_per_run)).rows
+            chunk = self.log.claim_newest(batch_id, min(self.claim_chunk, self.config.max_rows_per_run))
+            summary.rows_claimed += chunk.rows
+            lowest, highest = chunk.lowest, chunk.highest
         else:
             after = 0
             while summary.rows_claimed < self.config.max_rows_per_run and self.remaining_seconds() > 60:
@@ -527,13 +532,14 @@ class Exporter:
                                                      self.config.max_rows_per_run - summary.rows_claimed), after)
                 if not chunk.rows:
                     break
+                lowest, highest = (lowest or chunk.lowest), chunk.highest
                 summary.rows_claimed += chunk.rows
                 after = chunk.last_id
                 self.progress(summary)
         keys: dict[LogKey, bool] = {}
         rows_by_key: dict[LogKey, list[int]] = {}
         if summary.rows_claimed:
-            for claimed in self.log.claimed_keys(batch_id):
+            for claimed in self.log.claimed_keys(batch_id, between=(lowest, highest)):
                 keys[claimed.key] = claimed.only_stock
                 rows_by_key[claimed.key] = claimed.ids
             # The claimed ids stay alive until the run ends and hold no reference cycles: frozen, the cyclic

@@ -62,6 +62,8 @@ class LogRow(NamedTuple):
 class ClaimedChunk(NamedTuple):
     rows: int
     last_id: int  # the last id claimed (0: none), where the next chunk starts
+    lowest: int  # the smallest and largest ids claimed (0: none): the batch's rows lie between its chunks' bounds
+    highest: int
 
 
 class ClaimedKey(NamedTuple):
@@ -139,33 +141,40 @@ class EventLog:
         # and no Python coalescing). Marking the rows with one ranged UPDATE instead (no locking read)
         # claimed 1M rows in 19 s, but a concurrent shop update then stalled 51-97 ms (28 ms this way).
         log = self.t.log
+        # The first claimable id, by a plain read in primary-key order before the transaction: it takes no
+        # lock, so a prefix of rows other batches hold (a backlog in flight) is passed over outside the
+        # claim's transaction. The log has no secondary index (schema version 6): marking 1M rows cost
+        # 6.7-7.1 s with the (batch_id, state) index, 1.8-1.9 s without it.
+        with self.conn.cursor() as cur:
+            cur.execute(f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) WHERE "
+                        "id_amazon_sync_log > %s AND state = %s AND batch_id = %s "
+                        "AND (not_before IS NULL OR not_before <= NOW(6)) "
+                        f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT 1",
+                        (after_id, PENDING, NO_BATCH))
+            found = cur.fetchone()
+        if not found:
+            return ClaimedChunk(0, 0, 0, 0)
         started = time.perf_counter()
         with transaction(self.conn) as cur:
             self._allow_long_concat(cur)
-            # the first pending id through the (batch_id, state, id) index, then the rows in primary-key
-            # order from it: reading them through the index would cost a lookup of each row
-            cur.execute(f"SELECT {'MAX' if newest else 'MIN'}(id_amazon_sync_log) FROM {log} "
-                        "WHERE batch_id = %s AND state = %s AND id_amazon_sync_log > %s", (NO_BATCH, PENDING, after_id))
-            found = cur.fetchone()
             runs: list[tuple[int, int]] = []
             count = lowest = highest = 0
-            if found and found[0] is not None:
-                # The locking read sits in a derived table and its ids come back as one string: parsing a
-                # thousand one-column rows in pymysql was a tenth of the claim's time (1M rows: 10.7 s of
-                # claims became 9.7 s). The derived table's rows stay locked until the commit; a row
-                # another transaction holds is skipped as before (tests/integration, claim tests).
-                cur.execute(
-                    "SELECT COUNT(*), MIN(id_amazon_sync_log), MAX(id_amazon_sync_log), "
-                    "GROUP_CONCAT(id_amazon_sync_log ORDER BY id_amazon_sync_log) FROM ("
-                    f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) "
-                    f"WHERE id_amazon_sync_log {'<=' if newest else '>='} %s AND state = %s AND batch_id = %s "
-                    "AND (not_before IS NULL OR not_before <= NOW(6)) "
-                    f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED"
-                    ") AS locked", (found[0], PENDING, NO_BATCH, limit))
-                counted, first, final, concatenated = cur.fetchone() or (0, None, None, None)
-                if counted:
-                    count, lowest, highest = int(counted), int(first), int(final)
-                    runs = _locked_runs(count, lowest, highest, concatenated)
+            # The locking read sits in a derived table and its ids come back as one string: parsing a
+            # thousand one-column rows in pymysql was a tenth of the claim's time (1M rows: 10.7 s of
+            # claims became 9.7 s). The derived table's rows stay locked until the commit; a row
+            # another transaction holds is skipped as before (tests/integration, claim tests).
+            cur.execute(
+                "SELECT COUNT(*), MIN(id_amazon_sync_log), MAX(id_amazon_sync_log), "
+                "GROUP_CONCAT(id_amazon_sync_log ORDER BY id_amazon_sync_log) FROM ("
+                f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) "
+                f"WHERE id_amazon_sync_log {'<=' if newest else '>='} %s AND state = %s AND batch_id = %s "
+                "AND (not_before IS NULL OR not_before <= NOW(6)) "
+                f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED"
+                ") AS locked", (found[0], PENDING, NO_BATCH, limit))
+            counted, first, final, concatenated = cur.fetchone() or (0, None, None, None)
+            if counted:
+                count, lowest, highest = int(counted), int(first), int(final)
+                runs = _locked_runs(count, lowest, highest, concatenated)
             if runs:
                 # The state is checked again, though the rows are locked: a wrong id must never take a row
                 # another batch holds. Ranges of the ids we hold, not a list of them: the server marks the rows
@@ -177,17 +186,20 @@ class EventLog:
                     (CLAIMED, batch_id, *values, PENDING, NO_BATCH))
                 if marked != count:
                     raise RuntimeError(f"claim marked {marked} of the {count} rows it locked")
-            claimed, last = (count, lowest if newest else highest) if runs else (0, 0)
         self.locks.note(time.perf_counter() - started)
-        return ClaimedChunk(claimed, last)
+        if not runs:
+            return ClaimedChunk(0, 0, 0, 0)
+        return ClaimedChunk(count, lowest if newest else highest, lowest, highest)
 
-    def claimed_keys(self, batch_id: int) -> list[ClaimedKey]:
-        """The batch's rows grouped per log key by the server, through the covering (batch_id, state, ...)
-        index: a fifth as many rows to bring over as the rows themselves in the 1M-row benchmark. A key
-        whose ids do not fit in one GROUP_CONCAT string (a product changed some 100,000 times in one
-        batch) has its ids read on their own."""
+    def claimed_keys(self, batch_id: int, between: tuple[int, int] | None = None) -> list[ClaimedKey]:
+        """The batch's rows grouped per log key by the server: a fifth as many rows to bring over as the
+        rows themselves in the 1M-row benchmark. ``between``: the lowest and highest id the batch claimed,
+        when the caller knows them (the export that claimed it); else the whole log is read in primary-key
+        order, as it has no index by batch. A key whose ids do not fit in one GROUP_CONCAT string (a product
+        changed some 100,000 times in one batch) has its ids read on their own."""
         found: list[ClaimedKey] = []
         cut: list[ClaimedKey] = []
+        span, span_args = ("AND id_amazon_sync_log BETWEEN %s AND %s ", between) if between else ("", ())
         # a million ids in 200,000 lists: plain data, built without the cyclic collector (amazon_sync/collector.py)
         with collector_paused(), self.conn.cursor(pymysql.cursors.SSCursor) as cur:
             self._allow_long_concat(cur)
@@ -196,7 +208,7 @@ class EventLog:
             cur.execute(
                 "SELECT CONCAT_WS(',', id_product, id_product_attribute, id_shop, MIN(change_kind = 'stock'), "
                 f"COUNT(*)), GROUP_CONCAT(id_amazon_sync_log) FROM {self.t.log} WHERE batch_id = %s AND state = %s "
-                "GROUP BY id_product, id_product_attribute, id_shop", (batch_id, CLAIMED))
+                f"{span}GROUP BY id_product, id_product_attribute, id_shop", (batch_id, CLAIMED, *span_args))
             for head, concatenated in cur:
                 product, attribute, shop, only_stock, count = _id_list(head)
                 # a string cut at the limit may end inside an id: such a key is read again whole
@@ -207,8 +219,8 @@ class EventLog:
             key = claimed.key
             with self.conn.cursor() as cur:
                 cur.execute(f"SELECT id_amazon_sync_log FROM {self.t.log} WHERE batch_id = %s AND state = %s "
-                            "AND id_product = %s AND id_product_attribute = %s AND id_shop = %s",
-                            (batch_id, CLAIMED, key.id_product, key.id_product_attribute, key.id_shop))
+                            f"{span}AND id_product = %s AND id_product_attribute = %s AND id_shop = %s",
+                            (batch_id, CLAIMED, *span_args, key.id_product, key.id_product_attribute, key.id_shop))
                 found.append(claimed._replace(ids=[int(row[0]) for row in cur.fetchall()]))
         return found
 
@@ -294,18 +306,6 @@ class EventLog:
                      backoff_seconds, *part, CLAIMED, batch_id))
             self.locks.note(time.perf_counter() - started)
         return released, failed
-
-    def release_batch_products(self, batch_id: int, products: Iterable[int]) -> int:
-        chosen = sorted(set(products))
-        released = 0
-        for start in range(0, len(chosen), self.chunk):
-            part = chosen[start:start + self.chunk]
-            with transaction(self.conn) as cur:
-                released += cur.execute(
-                    f"UPDATE {self.t.log} SET state = %s, batch_id = %s "
-                    f"WHERE batch_id = %s AND state = %s AND id_product IN ({placeholders(part)})",
-                    (PENDING, NO_BATCH, batch_id, CLAIMED, *part))
-        return released
 
     def release_batch(self, batch_id: int) -> int:
         """Hand back every row of a batch that never reached Amazon (no attempt is counted)."""

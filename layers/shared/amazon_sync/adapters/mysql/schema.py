@@ -183,10 +183,21 @@ def _migrations(t: Tables) -> list[tuple[int, str, list[str]]]:
                 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4""",
             ],
         ),
+        (
+            6,
+            "cheaper claims and deletes: the log keeps no secondary index",
+            # A claim changes batch_id and state, so every index holding them costs a delete and an insert
+            # per row claimed, another delete per row acknowledged, and one more write per row the shop's
+            # triggers add. Marking 1,000,000 rows in 1,000-row transactions (MariaDB 10.11): 6.7-7.1 s with
+            # `batch_state`, 1.8-1.9 s without it. What read through it reads the primary key instead: a
+            # claim from the first pending id in id order; a batch's rows between the ids it claimed, or by
+            # one pass over the log. Dropping an index is in place: the log is not copied.
+            [f"ALTER TABLE {t.log} DROP INDEX `batch_state`"],
+        ),
     ]
 
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def installed_version(conn: Connection[pymysql.cursors.Cursor], t: Tables) -> int:
