@@ -205,6 +205,25 @@ def test_retries_ride_out_throttling_and_5xx(simulator, sp_credentials):
     assert len(slept) == 2
 
 
+def test_a_refused_upload_is_retried_with_a_new_document_and_named_when_it_keeps_failing(simulator, sp_credentials):
+    """S3 answers a failed PUT with an XML page: the document is created again and uploaded again;
+    past the attempts, the error names the status and S3's code."""
+    from amazon_sync.adapters.spapi import RetryPolicy
+
+    api = SpApiFeeds(sp_credentials, MARKETPLACE_FR,
+                     SpApiEndpoints(api_url=simulator.url, token_url=f"{simulator.url}/auth/o2/token"),
+                     retry=RetryPolicy(attempts=3, base_delay=0.01), sleep=lambda seconds: None)
+    before = simulator.amazon.calls.get("createFeedDocument", 0)
+    control(simulator, "faults", {"upload_statuses": [503, 403]})
+    document_id = api.submit_document(feed_document(quantity_message(1, "A", 1)))
+    assert simulator.amazon.calls["createFeedDocument"] - before == 3
+    assert simulator.amazon.documents[document_id].data is not None
+    assert [d for d in simulator.amazon.documents.values() if d.data is None and d.document_id != document_id]
+    control(simulator, "faults", {"upload_statuses": [500, 500, 503]})
+    with pytest.raises(AmazonUnavailable, match=r"upload answered HTTP 503 \(SlowDown\)"):
+        api.submit_document(feed_document(quantity_message(1, "A", 1)))
+
+
 @pytest.mark.parametrize("outcome", ["FATAL", "CANCELLED"])
 def test_injected_feed_outcomes(simulator, feeds_api, outcome):
     control(simulator, "faults", {"feed_outcomes": [outcome]})

@@ -142,6 +142,7 @@ class Faults:
     statuses: dict[str, list[int]] = field(default_factory=dict)
     # next document downloads answer with these statuses and S3's XML error page, e.g. [403, 500]
     download_statuses: list[int] = field(default_factory=list)
+    upload_statuses: list[int] = field(default_factory=list)  # the same for the next document uploads
     # next feeds end FATAL / CANCELLED / STUCK, or FATAL_APPLIED: FATAL after applying every message,
     # as Amazon warns it may ("some, none or all may have been applied")
     feed_outcomes: list[str] = field(default_factory=list)
@@ -158,6 +159,13 @@ class Faults:
     partial_processing: int | None = None  # the next DONE feed processes only its first N messages
     duplicate_notifications: bool = False
     patch_statuses: list[int] = field(default_factory=list)  # next patchListingsItem answers, e.g. [500, 503]
+
+
+def _s3_error(status: int) -> Reply:
+    """S3's answer to a failed GET or PUT of a document: an XML error page, not the SP-API's JSON."""
+    code = {403: "AccessDenied", 404: "NoSuchKey", 503: "SlowDown"}.get(status, "InternalError")
+    return Reply(status, raw=f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
+                 f"<Message>{code}</Message></Error>".encode(), content_type="application/xml")
 
 
 def _load_schema() -> dict[str, Any]:
@@ -273,6 +281,8 @@ class SimulatedAmazon:
 
     def upload(self, document_id: str, expires: str | None, content_type: str | None, data: bytes) -> Reply:
         with self.lock:
+            if self.faults.upload_statuses:
+                return _s3_error(self.faults.upload_statuses.pop(0))
             document = self.documents.get(document_id)
             if document is None:
                 return error(404, "NoSuchKey", "The specified key does not exist.")
@@ -393,10 +403,7 @@ class SimulatedAmazon:
             if self.faults.download_statuses:
                 # S3 answers a failed GET with an XML error page, which a client that does not check
                 # the status would take for the document
-                status = self.faults.download_statuses.pop(0)
-                code = {403: "AccessDenied", 404: "NoSuchKey", 503: "SlowDown"}.get(status, "InternalError")
-                return Reply(status, raw=f"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{code}</Code>"
-                             f"<Message>{code}</Message></Error>".encode(), content_type="application/xml")
+                return _s3_error(self.faults.download_statuses.pop(0))
             if document is None or document.data is None:
                 return error(404, "NoSuchKey", "The specified key does not exist.")
             if not expires or not expires.isdigit() or int(expires) < self.clock.now():

@@ -13,7 +13,6 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
-import io
 import random
 import sys
 import threading
@@ -39,6 +38,8 @@ FEED_CONTENT_TYPE = "application/json; charset=UTF-8"
 # far larger is not a report, and decompressing it without a bound could exhaust the function's memory.
 MAX_REPORT_BYTES = 200 * 1024 * 1024
 DOWNLOAD_TIMEOUT_SECONDS = 60.0
+# a 10 MB document (Amazon's limit) at 2 MB/s: well within Lambda's bandwidth to S3
+UPLOAD_TIMEOUT_SECONDS = 60.0
 T = TypeVar("T")
 
 
@@ -395,19 +396,35 @@ class SpApiClient:
 class SpApiFeeds(SpApiClient):
     """FeedsGateway over python-amazon-sp-api (the Feeds API: SpApiClient's default client class)."""
 
+    _uploads: Any = None  # the httpx client of the document uploads, built with the first one
+
     # -- operations -------------------------------------------------------------------------------
 
     def submit_document(self, document: bytes) -> str:
-        """createFeedDocument, then upload (bytes, never a str: the library encodes str as latin-1)."""
+        """createFeedDocument, then upload."""
 
         def create() -> str:
-            try:
-                response = self.client.create_feed_document(io.BytesIO(document), FEED_CONTENT_TYPE)
-            except ValueError as exc:  # an upload error whose body is not JSON (S3 answers in XML)
-                raise _EmptyAnswer(f"upload failed: {exc}") from None
-            return _parse(_CreateDocument, response.payload, "createFeedDocument").feedDocumentId
+            # The document is uploaded here, not by the library: it builds a client per upload (a TLS
+            # context loading the CA bundle again, ~30 ms a feed) with httpx's 5 s default timeout.
+            response = self.client.create_feed_document(None, FEED_CONTENT_TYPE)
+            created = _parse(_CreateDocument, response.payload, "createFeedDocument")
+            self._upload(created.url, document)
+            return created.feedDocumentId
 
         return self._call("createFeedDocument", create)
+
+    def _upload(self, url: str, document: bytes) -> None:
+        """PUT the document to its pre-signed URL; a refusal (an expired URL, S3 failing) is retried with a
+        new document, as the whole createFeedDocument call is."""
+        import httpx
+
+        if self._uploads is None:
+            self._uploads = httpx.Client(timeout=UPLOAD_TIMEOUT_SECONDS, verify=tls_context())
+        answer = self._uploads.put(url, content=document, headers={"Content-Type": FEED_CONTENT_TYPE})
+        if answer.status_code >= 300:
+            body = answer.text[:2000]
+            code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
+            raise _EmptyAnswer(f"upload answered HTTP {answer.status_code}" + (f" ({code})" if code else ""))
 
     def create_feed(self, document_id: str, marketplace_id: str) -> str:
         def create() -> str:
