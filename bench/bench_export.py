@@ -8,11 +8,13 @@ Targets: within 3x of that floor, peak memory under 512 MB, no claim transaction
 PrestaShop stock update made meanwhile (from another process, through the capture triggers) never
 stalled over 50 ms.
 Per phase (bench/breakdown.py): calls, wall time, SQL time and statements. BENCH_ROWS / BENCH_OFFERS
-make it smaller while iterating. The last line printed is one JSON object with the figures.
+make it smaller while iterating; BENCH_SUBMIT_INLINE=1 submits the feeds in the run's thread instead of
+the submitting thread, for comparison. The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
 
+import os
 import tempfile
 import time
 
@@ -56,7 +58,8 @@ def main() -> None:
         started = time.perf_counter()
         stats = EventLog(connect(stack.settings), TABLES).queue_stats()
         queue_stats_seconds = time.perf_counter() - started
-        exporter = stack.runtime.exporter(remaining_seconds=lambda: 900.0)
+        inline = os.environ.get("BENCH_SUBMIT_INLINE") == "1"
+        exporter = stack.runtime.exporter(remaining_seconds=lambda: 900.0, **({"submit_side": None} if inline else {}))
         writer = ShopWriter(stack.settings, stack.catalogue.offers)
         writer.start()
         time.sleep(2)
@@ -89,7 +92,10 @@ def main() -> None:
             "both_selects_after_seconds": round(floor_after, 2),
             "ratio_export_vs_both_selects_after": round(elapsed / floor_after, 2),
             "ratio_export_vs_mean_of_both_floors": round(elapsed / mean_floor, 2),
+            "submitted_in": "the run's thread" if inline else "a thread of its own",
             "phases": breakdown.figures(elapsed),
+            # what ran in the feed-submitting thread: its time overlaps the phases above
+            "in_other_threads": {label: phase.as_dict() for label, phase in breakdown.background.items()},
             **collections.figures(),
             "longest_claim_transaction_ms": round(exporter.log.locks.longest_seconds * 1000, 1),
             "claim_transactions": exporter.log.locks.transactions,

@@ -5,6 +5,9 @@ phase gets its calls, its own wall time (SQL and the Python around it; a phase c
 counts for itself, not for its caller, so the phases add up), and the time spent inside pymysql's
 execute calls made within it, with the number of statements (round trips).
 
+Calls made in another thread (the export's feed submissions) are counted apart, in ``background``: their time
+overlaps the run's and is not part of the phases' sum.
+
 It also keeps when each phase and each statement ran (time.perf_counter, comparable across processes),
 so that ``beside`` can say what the run was doing when a concurrent shop update stalled.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import bisect
 import inspect
 import re
+import threading
 import time
 from array import array
 from collections import Counter
@@ -46,6 +50,9 @@ class Breakdown:
         self._patched: list[tuple[Any, str, Any]] = []
         self._in_sql = False
         self._since = 0.0
+        self._owner = threading.get_ident()  # the run's thread; calls from any other are background
+        self.background: dict[str, Phase] = {}
+        self._background_local = threading.local()  # per background thread: its open labels, in SQL or not
         self.statement_windows: list[tuple[float, float, str, str]] = []  # start, end, phase, statement
         # from each moment on, the phase of that index in self.phases ran: arrays, not tuples, so that the
         # timeline weighs little in the peak memory the benchmarks measure
@@ -78,6 +85,8 @@ class Breakdown:
 
     def _wrap(self, label: str, original: Any) -> Any:
         def timed(*args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != self._owner:
+                return self._background_call(label, original, args, kwargs)
             self.phases[label].calls += 1
             self._enter(label)
             try:
@@ -101,8 +110,42 @@ class Breakdown:
                 self._leave()
             yield item
 
+    def _background_call(self, label: str, original: Any, args: Any, kwargs: Any) -> Any:
+        local = self._background_local
+        stack = local.__dict__.setdefault("labels", [])
+        phase = self.background.setdefault(label, Phase())
+        phase.calls += 1
+        stack.append(label)
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            stack.pop()
+            if not stack:  # nested calls count for the outermost one only
+                phase.seconds += time.perf_counter() - started
+
+    def _background_sql(self, original: Any, cursor: Any, args: Any, kwargs: Any) -> Any:
+        local = self._background_local
+        if local.__dict__.get("in_sql"):
+            return original(cursor, *args, **kwargs)
+        local.in_sql = True
+        started = time.perf_counter()
+        try:
+            return original(cursor, *args, **kwargs)
+        finally:
+            local.in_sql = False
+            ended = time.perf_counter()
+            labels = local.__dict__.get("labels") or ["other"]
+            phase = self.background.setdefault(labels[-1], Phase())
+            phase.sql_seconds += ended - started
+            phase.statements += 1
+            self.statement_windows.append((started, ended, f"background {labels[-1]}",
+                                           _statement_head(args[0] if args else "")))
+
     def _sql(self, original: Any) -> Any:
         def timed(cursor: Any, *args: Any, **kwargs: Any) -> Any:
+            if threading.get_ident() != self._owner:
+                return self._background_sql(original, cursor, args, kwargs)
             if self._in_sql:  # executemany runs execute: one round trip, counted once
                 return original(cursor, *args, **kwargs)
             self._in_sql = True

@@ -117,8 +117,10 @@ def bench_stack(tmp: str, *, triggers: bool = False, offers: int = OFFERS, rows:
         settle_redo_log(server)
         processes.moto_server()
         # Amazon processes feeds on its own machines, after a delay the benchmark advances past.
+        # BENCH_AMAZON_LATENCY: seconds each feed call takes, as with Amazon and S3 a network away (default 0)
         sim_url = processes.simulator("--no-rate-limits", "--queue-seconds", "3600", "--processing-seconds", "1",
-                                      "--validate-messages", "100")
+                                      "--validate-messages", "100",
+                                      "--feed-call-latency", os.environ.get("BENCH_AMAZON_LATENCY", "0"))
         sim_config = SimulatorConfig()
         provisioned = provision("bench", simulator_url=sim_url, simulator=sim_config, database=settings, config={
             "marketplaces": [{"marketplace_id": MARKETPLACE, "seller_id": sim_config.seller_id, "shop_id": 1,

@@ -55,7 +55,8 @@ def test_an_export_against_a_silent_database_fails_and_frees_the_lease(make_stac
     change_stock(stack, *stack.catalogue.offers[0], 3)
     with FreezableProxy(stack.db.server.port) as proxy:
         database = stack.runtime.database.model_copy(update={"port": proxy.port, "read_timeout": 2})
-        runtime = dataclasses.replace(stack.runtime, database=database, _conn=None, _gateways={})
+        runtime = dataclasses.replace(stack.runtime, database=database, _conn=None, _submit_conn=None,
+                                      _gateways={})
         exporter = runtime.exporter()
         proxy.frozen = True
         outcome = run_in_thread(lambda: exporter.run(ExportRequest()))

@@ -114,6 +114,6 @@ def test_the_shared_runtime_is_rebuilt_after_its_lifetime(make_stack, monkeypatc
         monkeypatch.setattr(bootstrap, "_shared_expires_at", 0.0)  # its lifetime is over
         second = shared_runtime()
         assert second is not first and second.config.marketplaces[0].handling_time_days == 5
-        assert first._conn is None  # the old connection was closed, not leaked
+        assert first._conn is None and first._submit_conn is None  # the old connections were closed
     finally:
         use_runtime(None)

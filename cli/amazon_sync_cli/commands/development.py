@@ -22,7 +22,8 @@ def cmd_simulator(args: argparse.Namespace) -> dict[str, Any]:
                              processing_profile=args.processing, time_scale=args.time_scale,
                              queue_seconds=args.queue_seconds, processing_seconds=args.processing_seconds,
                              report_seconds=args.report_seconds,
-                             validate_messages=args.validate_messages)
+                             validate_messages=args.validate_messages,
+                             feed_call_latency_seconds=args.feed_call_latency)
     notify = sqs_sink(args.sqs_queue_url, args.sqs_endpoint_url) if args.sqs_queue_url else None
     with SimulatorServer(config, host=args.host, port=args.port, notify=notify) as server:
         print(f"SP-API simulator listening on {server.url}  (LWA: {server.url}/auth/o2/token)")
@@ -61,6 +62,8 @@ def register(commands: Any) -> None:
     sim.add_argument("--report-seconds", type=float, default=30.0, help="time a listings report stays IN_PROGRESS")
     sim.add_argument("--validate-messages", type=int, default=None,
                      help="validate only this many messages per feed against the schema (benchmarks)")
+    sim.add_argument("--feed-call-latency", type=float, default=0.0,
+                     help="seconds createFeedDocument, the upload and createFeed each take (benchmarks)")
     sim.add_argument("--sqs-queue-url", help="send FEED_PROCESSING_FINISHED notifications to this SQS queue")
     sim.add_argument("--sqs-endpoint-url", help="SQS endpoint (moto_server) for the notifications")
     sim.set_defaults(handler=cmd_simulator)

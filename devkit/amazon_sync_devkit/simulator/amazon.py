@@ -81,6 +81,9 @@ class SimulatorConfig(BaseModel):
     # U(listing_apply_seconds), in submission order per SKU. No figure is documented: see
     # docs/amazon-behaviours.md (row 15.2) for the values the benchmark uses and why.
     patch_latency_seconds: float = 0.25
+    # createFeedDocument, the document upload and createFeed each take this long before answering: Amazon
+    # and S3 a network away, for benchmarks of what the export overlaps (0: answered at once)
+    feed_call_latency_seconds: float = 0.0
     listing_apply_seconds: tuple[float, float] = (1.0, 1.0)
 
 
@@ -272,6 +275,7 @@ class SimulatedAmazon:
     # -- Feeds API --------------------------------------------------------------------------------
 
     def create_feed_document(self, body: Any) -> Reply:
+        self._pause(self.config.feed_call_latency_seconds)
         with self.lock:
             if not isinstance(body, dict) or not isinstance(body.get("contentType"), str) or not body["contentType"]:
                 return error(400, "InvalidInput", "contentType is required.")
@@ -280,6 +284,7 @@ class SimulatedAmazon:
             return Reply(201, {"feedDocumentId": document_id, "url": self.url("upload", document_id)})
 
     def upload(self, document_id: str, expires: str | None, content_type: str | None, data: bytes) -> Reply:
+        self._pause(self.config.feed_call_latency_seconds)
         with self.lock:
             if self.faults.upload_statuses:
                 return _s3_error(self.faults.upload_statuses.pop(0))
@@ -296,6 +301,7 @@ class SimulatedAmazon:
             return Reply(200, None)
 
     def create_feed(self, body: Any) -> Reply:
+        self._pause(self.config.feed_call_latency_seconds)
         with self.lock:
             if self.faults.create_feed_statuses:
                 status = self.faults.create_feed_statuses.pop(0)

@@ -134,6 +134,7 @@ class Runtime:
     store: S3DocumentStore
     credentials: SpApiCredentials
     _conn: Any = None
+    _submit_conn: Any = None  # the export's feed-submitting thread's own connection
     _gateways: dict[str, SpApiFeeds] = field(default_factory=dict)
     env: dict[str, str] | None = None  # what it was built from, to read the secrets again after a rotation
     _listings: dict[str, SpApiListings] = field(default_factory=dict)
@@ -160,10 +161,12 @@ class Runtime:
         return fresh
 
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):  # a connection already gone is closed enough
-                self._conn.close()
-            self._conn = None
+        for name in ("_conn", "_submit_conn"):
+            conn = getattr(self, name)
+            if conn is not None:
+                with contextlib.suppress(Exception):  # a connection already gone is closed enough
+                    conn.close()
+                setattr(self, name, None)
 
     @property
     def tables(self) -> Tables:
@@ -171,15 +174,23 @@ class Runtime:
 
     def connection(self) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
         """One connection per execution environment, checked (and reopened) before each use."""
-        if self._conn is not None:
+        self._conn = self._checked(self._conn)
+        return self._conn  # type: ignore[no-any-return]
+
+    def submit_connection(self) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+        """A second one, for the export's feed-submitting thread (a connection serves one thread at a time)."""
+        self._submit_conn = self._checked(self._submit_conn)
+        return self._submit_conn  # type: ignore[no-any-return]
+
+    def _checked(self, conn: Any) -> pymysql.connections.Connection[pymysql.cursors.Cursor]:
+        if conn is not None:
             try:
-                self._conn.ping()
-                return self._conn  # type: ignore[no-any-return]
+                conn.ping()
+                return conn  # type: ignore[no-any-return]
             except pymysql.err.Error:
-                self._conn.close()
-                self._conn = None
+                conn.close()
         try:
-            self._conn = connect(self.database)
+            conn = connect(self.database)
         except DatabaseAccessDenied:
             if self.env is None or not self.env.get("DB_SECRET_ARN"):
                 raise
@@ -189,9 +200,9 @@ class Runtime:
                 raise
             logger.warning("database credentials changed in the secret: reconnecting with the new ones")
             self.database = fresh
-            self._conn = connect(self.database)
-        require_log(self._conn, self.tables)
-        return self._conn  # type: ignore[no-any-return]
+            conn = connect(self.database)
+        require_log(conn, self.tables)
+        return conn  # type: ignore[no-any-return]
 
     def gateway_for(self, deadline: Callable[[], float] | None = None,
                     on_throttle: Callable[[str], None] | None = None) -> Callable[[str], FeedsGateway]:
@@ -228,12 +239,16 @@ class Runtime:
     def exporter(self, remaining_seconds: Callable[[], float] | None = None,
                  on_throttle: Callable[[str], None] | None = None, **overrides: Any) -> Exporter:
         """``remaining_seconds`` is the Lambda's clock; elsewhere (the CLI) a run gets the same 900 s."""
-        from amazon_sync.services.export import Exporter
+        from amazon_sync.services.export import Exporter, SubmitSide
         from amazon_sync.services.express import ExpressLane
 
         remaining_seconds = remaining_seconds or deadline_in(EXPORT_DEADLINE_SECONDS)
         conn = self.connection()
         overrides.setdefault("express", ExpressLane(self.listings_for(on_throttle)))
+        def submit_side() -> SubmitSide:
+            return SubmitSide(EventLog(self.submit_connection(), self.tables), StateStore(self.state.table_name))
+
+        overrides.setdefault("submit_side", submit_side)
         return Exporter(log=EventLog(conn, self.tables), reader=OfferReader(conn, self.tables, self.config.sku_field),
                         listings=AmazonListings(conn, self.tables), config=self.config, state=self.state,
                         store=self.store,
