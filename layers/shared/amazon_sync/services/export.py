@@ -190,6 +190,11 @@ class FeedSubmissions:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="feed-submit")
         self._pending = self._pool.submit(submit, self._side), refused
 
+    @property
+    def under_way(self) -> bool:
+        """A submission is still running in its thread."""
+        return self._pending is not None and not self._pending[0].done()
+
     def wait(self) -> None:
         """The submission under way, finished and applied; its error, if any, raised here."""
         if self._pending is not None:
@@ -647,9 +652,11 @@ class Exporter:
                 # cycles is collected first, or freezing would keep it to the end: cycles left by submitting a
                 # document (S3, the upload, DynamoDB) held its 6 MB body (bench-export: up to 13 bodies, +60-100
                 # MB of peak RSS, once fewer allocations made the collector run less often). Only what came
-                # since the last freeze is scanned.
-                gc.collect()
-                gc.freeze()
+                # since the last freeze is scanned. Not while a submission runs in its thread: what it holds
+                # then (cycles with the document's body among them) would stay frozen until the run ends.
+                if not self._submissions.under_way:
+                    gc.collect()
+                    gc.freeze()
 
         return split_all(run.splitter, planned())
 
