@@ -9,7 +9,8 @@ PrestaShop stock update made meanwhile (from another process, through the captur
 stalled over 50 ms.
 Per phase (bench/breakdown.py): calls, wall time, SQL time and statements. BENCH_ROWS / BENCH_OFFERS
 make it smaller while iterating; BENCH_SUBMIT_INLINE=1 submits the feeds in the run's thread instead of
-the submitting thread, for comparison. The last line printed is one JSON object with the figures.
+the submitting thread, for comparison; BENCH_AMAZON_LATENCY=<seconds> makes each feed call (createFeedDocument,
+the upload, createFeed) take that long. The last line printed is one JSON object with the figures.
 """
 
 from __future__ import annotations
