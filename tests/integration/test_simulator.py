@@ -432,3 +432,21 @@ def test_starts_fast_and_is_deterministic():
         second = server.amazon.create_feed_document({"contentType": "application/json"}).body
     assert elapsed < 1.0
     assert first["feedDocumentId"] == second["feedDocumentId"]
+
+
+def test_feed_calls_take_the_latency_a_benchmark_asks_for():
+    """`--feed-call-latency`: createFeedDocument, the upload and createFeed each take that long, as with
+    Amazon and S3 a network away (a manual clock shows it exactly); 0, the default, answers at once."""
+    from amazon_sync_devkit.simulator.amazon import SimulatedAmazon, SimulatorConfig
+    from amazon_sync_devkit.simulator.clock import Clock
+
+    for latency in (0.0, 0.25):
+        amazon = SimulatedAmazon(SimulatorConfig(rate_limits=False, feed_call_latency_seconds=latency),
+                                 clock=Clock(manual=True, start=1_800_000_000))
+        started = amazon.clock.now()
+        document = amazon.create_feed_document({"contentType": "application/json"}).body["feedDocumentId"]
+        assert amazon.upload(document, str(int(started) + 300), "application/json",
+                             feed_document(quantity_message(1, "L", 1))).status == 200
+        assert amazon.create_feed({"feedType": "JSON_LISTINGS_FEED", "marketplaceIds": [MARKETPLACE_FR],
+                                   "inputFeedDocumentId": document}).status == 202
+        assert amazon.clock.now() - started == pytest.approx(3 * latency)
