@@ -193,3 +193,46 @@ def test_an_export_that_fails_after_claiming_releases_its_claims_at_once(make_st
     object.__setattr__(marketplace, "shop_timezone", "Europe/Paris")
     stack.sync_until_quiet()
     assert stack.log_count() == 0
+
+
+def test_a_run_failing_while_a_feed_is_being_submitted_keeps_that_feed_and_hands_back_the_rest(make_stack,
+                                                                                                 monkeypatch):
+    """Feeds are submitted in a thread while the next document is packed. When the run fails meanwhile,
+    the submission under way finishes first: the feed Amazon took keeps its rows for the acknowledgment,
+    the rows no feed carries go back to the queue at once, and everything reaches Amazon afterwards."""
+    import threading
+
+    from amazon_sync.services import export as export_service
+
+    stack = make_stack(max_messages_per_feed=2, max_feeds_per_run=10, feeds_per_window=10)
+    stack.listed_and_read()
+    for offer, quantity in zip(stack.catalogue.offers[:3], (901, 902, 903), strict=True):
+        change_stock(stack, *offer, quantity)
+    real_plan_message = export_service.plan_message
+    planned: list[int] = []
+
+    def plan_message_failing_on_the_third_offer(*args, **kwargs):
+        planned.append(1)
+        if len(planned) == 3:
+            raise RuntimeError("planning broke on the third offer")
+        return real_plan_message(*args, **kwargs)
+
+    monkeypatch.setattr(export_service, "plan_message", plan_message_failing_on_the_third_offer)
+    threads: list[str] = []
+
+    def slow_create_feed(step):
+        if step == "before_create_feed":  # the first feed, in the submitting thread, still on its way
+            threads.append(threading.current_thread().name)
+            threading.Event().wait(0.5)
+
+    summary = stack.export(_exporter={"on_step": slow_create_feed})
+    assert summary.failure and "planning broke on the third offer" in summary.failure
+    assert threads and threads[0].startswith("feed-submit")
+    assert summary.feeds_submitted == 1 and len(stack.amazon.feeds) == 1
+    assert stack.log_count(CLAIMED) == 1 and stack.log_count(PENDING) == 2
+    monkeypatch.setattr(export_service, "plan_message", real_plan_message)
+    stack.sync_until_quiet()
+    assert stack.log_count() == 0
+    quantities = sorted(q for q in (listing.quantity() for listing in stack.amazon.listings.values())
+                        if q in (901, 902, 903))
+    assert quantities == [901, 902, 903]  # the kept feed's change and the two handed back, all on Amazon
