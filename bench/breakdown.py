@@ -48,11 +48,10 @@ class Breakdown:
         self._targets = phases
         self._active: list[str] = []
         self._patched: list[tuple[Any, str, Any]] = []
-        self._in_sql = False
         self._since = 0.0
         self._owner = threading.get_ident()  # the run's thread; calls from any other are background
         self.background: dict[str, Phase] = {}
-        self._background_local = threading.local()  # per background thread: its open labels, in SQL or not
+        self._local = threading.local()  # per thread: whether it is in SQL; in a background one, its open calls
         self.statement_windows: list[tuple[float, float, str, str]] = []  # start, end, phase, statement
         # from each moment on, the phase of that index in self.phases ran: arrays, not tuples, so that the
         # timeline weighs little in the peak memory the benchmarks measure
@@ -111,7 +110,7 @@ class Breakdown:
             yield item
 
     def _background_call(self, label: str, original: Any, args: Any, kwargs: Any) -> Any:
-        local = self._background_local
+        local = self._local
         stack = local.__dict__.setdefault("labels", [])
         phase = self.background.setdefault(label, Phase())
         phase.calls += 1
@@ -124,39 +123,28 @@ class Breakdown:
             if not stack:  # nested calls count for the outermost one only
                 phase.seconds += time.perf_counter() - started
 
-    def _background_sql(self, original: Any, cursor: Any, args: Any, kwargs: Any) -> Any:
-        local = self._background_local
-        if local.__dict__.get("in_sql"):
-            return original(cursor, *args, **kwargs)
-        local.in_sql = True
-        started = time.perf_counter()
-        try:
-            return original(cursor, *args, **kwargs)
-        finally:
-            local.in_sql = False
-            ended = time.perf_counter()
-            labels = local.__dict__.get("labels") or ["other"]
-            phase = self.background.setdefault(labels[-1], Phase())
-            phase.sql_seconds += ended - started
-            phase.statements += 1
-            self.statement_windows.append((started, ended, f"background {labels[-1]}",
-                                           _statement_head(args[0] if args else "")))
+    def _statement_phase(self) -> tuple[str, Phase]:
+        """The phase a statement counts for: the running phase in the run's thread, else the innermost
+        call open in its own thread, counted apart (``background``)."""
+        if threading.get_ident() == self._owner:
+            label = self.active_label()
+            return label, self.phases[label]
+        labels = self._local.__dict__.get("labels") or ["other"]
+        return f"background {labels[-1]}", self.background.setdefault(labels[-1], Phase())
 
     def _sql(self, original: Any) -> Any:
         def timed(cursor: Any, *args: Any, **kwargs: Any) -> Any:
-            if threading.get_ident() != self._owner:
-                return self._background_sql(original, cursor, args, kwargs)
-            if self._in_sql:  # executemany runs execute: one round trip, counted once
+            local = self._local
+            if local.__dict__.get("in_sql"):  # executemany runs execute: one round trip, counted once
                 return original(cursor, *args, **kwargs)
-            self._in_sql = True
+            local.in_sql = True
             started = time.perf_counter()
             try:
                 return original(cursor, *args, **kwargs)
             finally:
-                self._in_sql = False
+                local.in_sql = False
                 ended = time.perf_counter()
-                label = self.active_label()
-                phase = self.phases[label]
+                label, phase = self._statement_phase()
                 phase.sql_seconds += ended - started
                 phase.statements += 1
                 self.statement_windows.append((started, ended, label, _statement_head(args[0] if args else "")))
