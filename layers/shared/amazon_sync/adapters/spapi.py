@@ -422,9 +422,7 @@ class SpApiFeeds(SpApiClient):
             self._uploads = httpx.Client(timeout=UPLOAD_TIMEOUT_SECONDS, verify=tls_context())
         answer = self._uploads.put(url, content=document, headers={"Content-Type": FEED_CONTENT_TYPE})
         if answer.status_code >= 300:
-            body = answer.text[:2000]
-            code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
-            raise _EmptyAnswer(f"upload answered HTTP {answer.status_code}" + (f" ({code})" if code else ""))
+            raise _EmptyAnswer(_s3_failure("upload", answer.status_code, answer.text[:2000]))
 
     def create_feed(self, document_id: str, marketplace_id: str) -> str:
         def create() -> str:
@@ -466,6 +464,12 @@ class SpApiFeeds(SpApiClient):
         return self._call("getFeedDocument", download, attempts=1)
 
 
+def _s3_failure(what: str, status: int, body: str) -> str:
+    """One line for a refused transfer of a document: S3 answers with an XML page naming its error code."""
+    code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
+    return f"{what} answered HTTP {status}" + (f" ({code})" if code else "")
+
+
 def fetch_document(document: _FeedDocument, max_bytes: int) -> str:
     """Download a document from its pre-signed URL: an HTTP error is a failed download (retried
     later), content that cannot be decompressed or decoded, or is too large, is ReportUnreadable."""
@@ -474,10 +478,8 @@ def fetch_document(document: _FeedDocument, max_bytes: int) -> str:
     with (httpx.Client(timeout=DOWNLOAD_TIMEOUT_SECONDS, verify=tls_context()) as client,
           client.stream("GET", document.url) as response):
         if response.status_code >= 400:
-            body = response.read()[:2000].decode("utf-8", "replace")
-            code = body.split("<Code>", 1)[1].split("</Code>", 1)[0] if "<Code>" in body else ""
-            raise AmazonUnavailable(f"report download answered HTTP {response.status_code}"
-                                    + (f" ({code})" if code else ""))
+            raise AmazonUnavailable(_s3_failure("report download", response.status_code,
+                                                response.read()[:2000].decode("utf-8", "replace")))
         gzipped = (document.compressionAlgorithm or "").upper() == "GZIP"
         inflater = zlib.decompressobj(15 + 32) if gzipped else None
         parts: list[bytes] = []
