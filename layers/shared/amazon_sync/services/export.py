@@ -809,8 +809,8 @@ class Exporter:
         progress.took_queue_place(run)
         # The SKUs to note as possibly on Amazon are chosen here, in the run's thread, which also notes
         # the SKUs the offer-state table already names (_plan): the two never update the map at once.
-        fresh = [m for m in {m.sku: m for m in document.messages
-                             if run.noted.get(m.sku) != (m.id_product, m.id_product_attribute)}.values()]
+        fresh = list({m.sku: m for m in document.messages
+                      if run.noted.get(m.sku) != (m.id_product, m.id_product_attribute)}.values())
         run.noted.update((m.sku, (m.id_product, m.id_product_attribute)) for m in fresh)
         self._submissions.start(
             lambda side: self._submit(run, progress.batch, document, progress.summary, fresh, side),
