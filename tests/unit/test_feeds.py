@@ -147,8 +147,7 @@ def test_a_message_written_directly_is_byte_for_byte_its_encoded_body(sku, quant
     planned = PlannedMessage(sku, 1, 2, quantity, price, sale if price is not None else None, held, "f")
     if planned.messages == 0:
         return
-    written = [b'{"messageId":%d%s' % (first_id + number, tail)
-               for number, tail in enumerate(MessageWriter(marketplace, NOW).tails(planned))]
+    written = MessageWriter(marketplace, NOW).messages(planned, first_id)
     encoded = [json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
                for body in message_bodies(first_id, planned, marketplace, NOW)]
     assert written == encoded
