@@ -1,7 +1,7 @@
 """`make bench-claim-floor`: what claiming 1,000,000 log rows costs, against what a claim could cost at best.
 
 Three passes over the same log (the project's own schema), each on a fresh copy of the rows, in one run:
-- ``claim``: `EventLog.claim` as the export runs it (1,000 rows per transaction);
+- ``claim``: `EventLog.claim` as the export runs it (``CLAIM_CHUNK`` rows per transaction);
 - ``locking_reads_only``: the same transactions without the `UPDATE` that marks the rows: the floor of
   any claim that must skip rows PrestaShop has not committed (a claim recorded as id ranges, say);
 - ``plain_select``: one streamed SELECT of the ids, no locks.
@@ -18,12 +18,13 @@ import pymysql.cursors
 from amazon_sync.adapters.mysql.connection import connect, transaction
 from amazon_sync.adapters.mysql.eventlog import EventLog
 from amazon_sync.adapters.mysql.schema import NO_BATCH, PENDING
+from amazon_sync.services.export import CLAIM_CHUNK
 from amazon_sync_devkit.catalogue import CatalogueSpec, seed_log_rows
 from amazon_sync_devkit.mariadb_server import ThrowawayMariaDB
 from bench.common import TABLES, print_result, shop_database
 from bench.stack import OFFERS, ROWS, settle_redo_log
 
-CHUNK = 1000
+CHUNK = CLAIM_CHUNK
 
 
 def _fresh_log(conn: pymysql.connections.Connection[pymysql.cursors.Cursor], offers: list[tuple[int, int]]) -> None:
