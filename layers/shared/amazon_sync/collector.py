@@ -25,3 +25,24 @@ def collector_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+# Objects a run allocates between two collections of the youngest generation (Python's default: 700).
+# bench-export at 700: 3,740-3,790 young, 280-290 middle and 96-117 full collections, 1.4-2.2 s of
+# collecting in four runs; at 20,000: 95, 2 and 63 (the full ones are the run's own, before each freeze),
+# 0.9 s, peak RSS unchanged (398 MB). What is alive at a young collection moves to the older generations,
+# whose collections then scan it again: fewer young collections promote less.
+RUN_YOUNG_THRESHOLD = 20_000
+
+
+@contextmanager
+def fewer_collections(young: int = RUN_YOUNG_THRESHOLD) -> Iterator[None]:
+    """The youngest generation collected after ``young`` allocations instead of 700 inside the block: most
+    of a run's objects are freed by reference counting before a collection ever sees them. What ends in
+    reference cycles waits a little longer to be found. The previous thresholds come back afterwards."""
+    thresholds = gc.get_threshold()
+    gc.set_threshold(young, *thresholds[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)

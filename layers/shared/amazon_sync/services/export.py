@@ -28,6 +28,7 @@ from amazon_sync.adapters.mysql.listings import AmazonListings
 from amazon_sync.adapters.mysql.offers import OfferReader
 from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz, put_json_gz
 from amazon_sync.adapters.spapi import FeedsGateway
+from amazon_sync.collector import fewer_collections
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import (
     FeedDocument,
@@ -333,7 +334,8 @@ class Exporter:
                                                  datetime.fromtimestamp(self.now(), UTC))
             summary.calendar_rows = calendar.rows
             summary.next_price_change_at = calendar.next_change_at.isoformat() if calendar.next_change_at else None
-            self._run_batch(request, marketplaces, summary)
+            with fewer_collections():
+                self._run_batch(request, marketplaces, summary)
         except Exception as exc:
             # a submission still under way finishes first: its feed, if Amazon took it, keeps its rows
             self._submissions.settle_after_failure()
