@@ -44,9 +44,12 @@ def currency_of(marketplace_id: str) -> str | None:
     return MARKETPLACE_CURRENCIES.get(marketplace_id)
 
 
+_WHOLE_UNIT, _CENT = Decimal(1), Decimal("0.01")
+
+
 def currency_step(currency: str) -> Decimal:
     """The smallest amount Amazon takes in this currency: 1 for JPY, 0.01 otherwise."""
-    return Decimal(1) if currency in ZERO_DECIMAL_CURRENCIES else Decimal("0.01")
+    return _WHOLE_UNIT if currency in ZERO_DECIMAL_CURRENCIES else _CENT
 
 
 def round_amount(amount: Decimal, currency: str) -> Decimal:

@@ -718,11 +718,16 @@ class Exporter:
         def fba(sku: str) -> bool:
             return sku in fba_skus
 
+        excluded_skus, excluded_prefixes = set(marketplace.exclude_skus), tuple(marketplace.exclude_sku_prefixes)
+
+        def excluded(sku: str) -> bool:  # MarketplaceConfig.excluded, without a generator for each offer
+            return sku in excluded_skus or sku.startswith(excluded_prefixes)
+
         for offer in offers:
             # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon may have for it get stock 0.
             for old_sku in known.get(offer.key, []):
                 if (old_sku != offer.sku and old_sku not in moved and run.send_quantity
-                        and not marketplace.excluded(old_sku) and not absent(old_sku) and not fba(old_sku)):
+                        and not excluded(old_sku) and not absent(old_sku) and not fba(old_sku)):
                     gone = Offer(offer.id_product, offer.id_product_attribute, old_sku, 0, None)
                     planned = plan_message(gone, marketplace.model_copy(update={"send_price": False}),
                                            send_quantity=True, last_accepted=None)
@@ -735,11 +740,11 @@ class Exporter:
                 continue
             if offer.problems:
                 self._record_problems(offer, marketplace)
-            if not offer.sendable:
-                summary.offer_errors += 1
-                continue
+                if not offer.sendable:
+                    summary.offer_errors += 1
+                    continue
             assert offer.sku is not None
-            if marketplace.excluded(offer.sku):
+            if excluded(offer.sku):
                 summary.skipped_excluded += 1
                 continue
             if absent(offer.sku):
@@ -766,15 +771,15 @@ class Exporter:
                 summary.skipped_unchanged += 1
                 continue
             summary.quantities_held += int(planned.quantity_held)
-            self._note_open_ended_sale(run, planned, summary)
+            if planned.price is not None:
+                self._note_open_ended_sale(run, planned, summary)
             summary.offers_exported += 1
             summary.messages += planned.messages
             yield planned
 
     def _note_open_ended_sale(self, run: MarketplaceRun, planned: PlannedMessage, summary: ExportSummary) -> None:
-        """Keep the list `status` shows of sales sent without an end (PrestaShop has none for them)."""
-        if planned.price is None:
-            return
+        """Keep the list `status` shows of sales sent without an end (PrestaShop has none for them), for a
+        planned message with a price."""
         open_ended = planned.sale is not None and planned.sale.end is None
         summary.open_ended_sales += int(open_ended)
         if run.open_sales is None or open_ended == (planned.sku in run.open_sales):
