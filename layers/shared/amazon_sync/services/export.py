@@ -58,7 +58,7 @@ logger = Logger(child=True)
 
 JSON_FEED_WINDOW_SECONDS = 300.0
 OFFER_CHUNK = 1000
-CLAIM_CHUNK = 4000  # rows per claim transaction: each stays well under 100 ms (bench-export: 46 ms at most)
+CLAIM_CHUNK = 2000  # rows per claim transaction: each stays well under 100 ms (docs/operations.md, "Export cost")
 # From this many offers in a run, the catalogue's duplicate SKUs are read once (0.3 s for 200,000 offers)
 # instead of per chunk of offers (1.0 s for the same 200,000).
 CATALOGUE_DUPLICATES_FROM = 20_000
