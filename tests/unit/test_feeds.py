@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from amazon_sync.config import MarketplaceConfig
 from amazon_sync.domain.feeds import (
+    FeedMessageRef,
     FeedSplitter,
     MessageWriter,
     PlannedMessage,
@@ -183,3 +184,13 @@ def test_offer_values_are_what_a_first_message_sends(quantity, backorders, send_
                                send_quantity=send_quantity, last_accepted=None)
     values = offer_values(item, marketplace, send_quantity=send_quantity)
     assert values == ((planned.quantity, planned.price) if planned is not None else (None, None))
+
+
+def test_a_manifest_reads_back_its_references_and_those_written_as_lists_before():
+    """Manifests hold the references as JSON arrays of their fields; those written before 2026-11-30 held
+    the quantity-held flag as 1 or 0 instead of true or false."""
+    refs = [FeedMessageRef(1, "SKU-1", 10, 0, 5, None, False, "f1"),
+            FeedMessageRef(2, "SKU-1", 10, 0, None, "12.99", True, "f1")]
+    assert [FeedMessageRef.from_row(row) for row in json.loads(json.dumps(refs))] == refs
+    written_before = [[1, "SKU-1", 10, 0, 5, None, 0, "f1"], [2, "SKU-1", 10, 0, None, "12.99", 1, "f1"]]
+    assert [FeedMessageRef.from_row(row) for row in written_before] == refs

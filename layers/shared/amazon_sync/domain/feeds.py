@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring, encode_basestring_ascii
-from typing import Any, NamedTuple
+from operator import itemgetter
+from typing import Any, NamedTuple, cast
 
 from amazon_sync.config import MarketplaceConfig
 from amazon_sync.domain.model import AcceptedOffer, Offer, SalePrice
@@ -68,18 +69,20 @@ class FeedMessageRef(NamedTuple):
     quantity_held: bool
     fingerprint: str
 
-    def as_row(self) -> list[Any]:
-        return [self.message_id, self.sku, self.id_product, self.id_product_attribute, self.quantity, self.price,
-                int(self.quantity_held), self.fingerprint]
-
     @classmethod
     def from_row(cls, row: list[Any]) -> FeedMessageRef:
+        """A reference read back from a manifest, which holds each as a JSON array of its fields (the tuple
+        itself, encoded: held as true or false; manifests written before 2026-11-30 hold 1 or 0)."""
         return cls(int(row[0]), str(row[1]), int(row[2]), int(row[3]), row[4], row[5], bool(row[6]), str(row[7]))
 
     @staticmethod
     def offer_of_row(row: list[Any]) -> tuple[int, int]:
         """(product, combination) of a stored row, without building the whole reference."""
         return int(row[2]), int(row[3])
+
+
+# (product, combination) of a reference, in C: a document's 25,000 references each time one is submitted
+offer_of_ref = cast("Callable[[FeedMessageRef], tuple[int, int]]", itemgetter(2, 3))
 
 
 @dataclass

@@ -273,7 +273,7 @@ class ExpressBooking:
         intent_id = f"{batch_id}-{marketplace_id}-express"
         base = f"express/{marketplace_id}/{day}/{intent_id}"
         manifest_key, results_key = f"{base}.messages.json.gz", f"{base}.results.json.gz"
-        put_json_gz(self.store, manifest_key, [ref.as_row() for ref in sent])
+        put_json_gz(self.store, manifest_key, sent)
         put_json_gz(self.store, results_key, {"rejected": [r.message_id for r in result.rejected],
                                               "retry": [r.message_id for r in result.retry]})
         record = FeedRecord(intent_id=intent_id, batch_id=batch_id, marketplace_id=marketplace_id, status="DONE",
