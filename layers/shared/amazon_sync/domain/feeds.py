@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from json.encoder import encode_basestring, encode_basestring_ascii
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
@@ -92,7 +93,10 @@ class FeedDocument:
     messages: list[FeedMessageRef]
 
 
+@lru_cache(maxsize=4096)
 def _iso(moment: datetime) -> str:
+    """RFC 3339 in UTC. Cached: a catalogue's sales share few windows, and each sale's start and end are
+    written twice per offer (message and fingerprint): 200,000 offers, a third on sale, spent 1.1 s here."""
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
@@ -264,6 +268,15 @@ class MessageWriter:
 
 
 def _json_number(amount: Decimal) -> str:
+    """``repr(_number(amount))``, read off the amount's text instead of its digit tuple (``as_tuple``
+    builds one per price: 200,000 offers' prices took 0.9 s that way). A text with a point and no
+    exponent is an amount with decimals, digits alone a whole one; anything else (never a price) goes
+    the long way."""
+    text = str(amount)
+    if "." in text and "E" not in text:
+        return repr(float(text))
+    if text.isdigit():
+        return text
     return repr(_number(amount))
 
 
@@ -303,6 +316,14 @@ class FeedSplitter:
         self._parts += parts
         self._used = used
         refs = self._refs
+        if first == 0 and len(parts) == 2:  # the usual case, written out: quantity, then price
+            sku, product, attribute, fingerprint = (planned.sku, planned.id_product, planned.id_product_attribute,
+                                                    planned.fingerprint)
+            refs.append(FeedMessageRef(len(refs) + 1, sku, product, attribute, planned.quantity, None, False,
+                                       fingerprint))
+            refs.append(FeedMessageRef(len(refs) + 1, sku, product, attribute, None, str(planned.price),
+                                       planned.quantity_held, fingerprint))
+            return
         for number in range(first, first + len(parts)):
             is_quantity = number == 0 and planned.quantity is not None
             refs.append(FeedMessageRef(
