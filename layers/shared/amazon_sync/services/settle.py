@@ -97,8 +97,9 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
     ids: dict[RowDecision, list[int]] = defaultdict(list)
     for key, row_ids in rows_by_key.items():
         ids[picture.decide(key)].extend(row_ids)
-    for decided in ids.values():
-        decided.sort()  # each statement then touches neighbouring rows
+    for decision, decided in ids.items():
+        if decision != "keep":  # kept rows are only counted: an export's million rows are all kept
+            decided.sort()  # each statement then touches neighbouring rows
     counts.deleted = log.delete(ids["delete"], batch_id)
     counts.released += log.release(ids["requeue"], batch_id=batch_id)[0]
     released, failed = log.release(ids["retry"], batch_id=batch_id, count_attempt=True,
