@@ -316,14 +316,6 @@ class FeedSplitter:
         self._parts += parts
         self._used = used
         refs = self._refs
-        if first == 0 and len(parts) == 2:  # the usual case, written out: quantity, then price
-            sku, product, attribute, fingerprint = (planned.sku, planned.id_product, planned.id_product_attribute,
-                                                    planned.fingerprint)
-            refs.append(FeedMessageRef(len(refs) + 1, sku, product, attribute, planned.quantity, None, False,
-                                       fingerprint))
-            refs.append(FeedMessageRef(len(refs) + 1, sku, product, attribute, None, str(planned.price),
-                                       planned.quantity_held, fingerprint))
-            return
         for number in range(first, first + len(parts)):
             is_quantity = number == 0 and planned.quantity is not None
             refs.append(FeedMessageRef(
