@@ -149,7 +149,8 @@ class MarketplaceConfig(BaseModel):
         return next(str(m.region) for m in Marketplaces if m.marketplace_id == self.marketplace_id)
 
     def excluded(self, sku: str) -> bool:
-        return sku in self.exclude_skus or any(sku.startswith(prefix) for prefix in self.exclude_sku_prefixes)
+        # one startswith over the prefixes, not a generator: asked of every offer of a run
+        return sku in self.exclude_skus or sku.startswith(tuple(self.exclude_sku_prefixes))
 
 
 class ReconcileSettings(BaseModel):

@@ -719,16 +719,11 @@ class Exporter:
         def fba(sku: str) -> bool:
             return sku in fba_skus
 
-        excluded_skus, excluded_prefixes = set(marketplace.exclude_skus), tuple(marketplace.exclude_sku_prefixes)
-
-        def excluded(sku: str) -> bool:  # MarketplaceConfig.excluded, without a generator for each offer
-            return sku in excluded_skus or sku.startswith(excluded_prefixes)
-
         for offer in offers:
             # An offer PrestaShop lost, or a SKU that changed: the SKUs Amazon may have for it get stock 0.
             for old_sku in known.get(offer.key, []):
                 if (old_sku != offer.sku and old_sku not in moved and run.send_quantity
-                        and not excluded(old_sku) and not absent(old_sku) and not fba(old_sku)):
+                        and not marketplace.excluded(old_sku) and not absent(old_sku) and not fba(old_sku)):
                     gone = Offer(offer.id_product, offer.id_product_attribute, old_sku, 0, None)
                     planned = plan_message(gone, marketplace.model_copy(update={"send_price": False}),
                                            send_quantity=True, last_accepted=None)
@@ -745,7 +740,7 @@ class Exporter:
                     summary.offer_errors += 1
                     continue
             assert offer.sku is not None
-            if excluded(offer.sku):
+            if marketplace.excluded(offer.sku):
                 summary.skipped_excluded += 1
                 continue
             if absent(offer.sku):
