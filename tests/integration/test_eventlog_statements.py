@@ -117,11 +117,19 @@ def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db, monkeypat
     assert log.claim(batch_id=4, limit=5, after_id=65537)[:2] == (2, 200001)
     assert log.claim(batch_id=4, limit=5, after_id=200001).rows == 0
     expected = {5: (True, [10, 65535, 65536, 200000]), 6: (False, [11, 65537]), 7: (False, [200001])}
-    grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids)) for claimed in log.claimed_keys(4)}
+    claimed = log.claimed_keys(4)
+    grouped = {c.key.id_product: (c.only_stock, sorted(c.rows.ids())) for c in claimed}
+    assert grouped == expected
+    # counted and bounded by the server, in step with the ids themselves
+    assert {c.key.id_product: c.rows[:3] for c in claimed} == {
+        product: (len(ids), min(ids), max(ids)) for product, (_, ids) in expected.items()}
+    # a session limit lowered under us cuts the string short of our own limit: the count tells
+    shop_db.conn.cursor().execute("SET SESSION group_concat_max_len = 16")
+    grouped = {c.key.id_product: (c.only_stock, sorted(c.rows.ids())) for c in log.claimed_keys(4)}
     assert grouped == expected
     monkeypatch.setattr(eventlog, "GROUP_CONCAT_LIMIT", 16)  # "10,65535,65536,200000" is 21 bytes: cut
     cut_short = EventLog(shop_db.conn, shop_db.tables)  # a new one sets the session's limit again
-    grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.ids))
+    grouped = {claimed.key.id_product: (claimed.only_stock, sorted(claimed.rows.ids()))
                for claimed in cut_short.claimed_keys(4)}
     assert grouped == expected
 
@@ -207,7 +215,7 @@ def test_a_claim_starts_past_the_rows_it_cannot_take_and_its_batch_reads_back_be
                 "OR id_amazon_sync_log = 50")
     chunk = log.claim(batch_id=3, limit=100)
     assert chunk == (24, 60, 36, 60)
-    whole = sorted((c.key, c.only_stock, sorted(c.ids)) for c in log.claimed_keys(3))
-    assert sorted((c.key, c.only_stock, sorted(c.ids)) for c in log.claimed_keys(3, between=(36, 60))) == whole
+    whole = sorted((c.key, c.only_stock, sorted(c.rows.ids())) for c in log.claimed_keys(3))
+    assert sorted((c.key, c.only_stock, sorted(c.rows.ids())) for c in log.claimed_keys(3, between=(36, 60))) == whole
     assert sorted(i for _, _, ids in whole for i in ids) == [*range(36, 50), *range(51, 61)]
     assert log.claim_newest(batch_id=4, limit=10).rows == 0

@@ -86,10 +86,10 @@ def test_deletes_and_releases_name_the_batch(shop_db):
     shop_db.sql("INSERT INTO ps_amazon_sync_log (id_product, id_product_attribute, id_shop, change_kind) "
                 "VALUES (1, 0, 1, 'stock'), (2, 0, 1, 'stock')")
     assert log.claim(batch_id=1, limit=10).rows == 2
-    ids = sorted(i for claimed in log.claimed_keys(1) for i in claimed.ids)
+    ids = sorted(i for claimed in log.claimed_keys(1) for i in claimed.rows.ids())
     assert log.release(ids, batch_id=1) == (2, 0)  # batch 1 hands them back...
     assert log.claim(batch_id=2, limit=10) == (2, ids[-1], ids[0], ids[-1])  # ...and batch 2 claims them
-    assert sorted(i for claimed in log.claimed_keys(2) for i in claimed.ids) == ids
+    assert sorted(i for claimed in log.claimed_keys(2) for i in claimed.rows.ids()) == ids
     # a late settle of batch 1 (Amazon accepted its feed) must not touch batch 2's rows
     assert log.delete(ids, batch_id=1) == 0
     assert log.release(ids, batch_id=1, count_attempt=True, max_attempts=1) == (0, 0)

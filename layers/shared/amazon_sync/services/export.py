@@ -40,7 +40,7 @@ from amazon_sync.domain.feeds import (
     plan_message,
     split_all,
 )
-from amazon_sync.domain.model import LogKey, Offer, OfferProblem, ShopContext
+from amazon_sync.domain.model import LogKey, Offer, OfferProblem, RowIds, ShopContext
 from amazon_sync.errors import AmazonError, ConfigurationError, LeaseLost, SyncError
 from amazon_sync.services.calendar import enqueue_due_price_changes
 from amazon_sync.services.express import (
@@ -413,10 +413,11 @@ class Exporter:
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
         if deferred:
             summary.skipped_in_flight_rows = self.log.release(
-                sorted(row_id for key, ids in rows_by_key.items() if key.id_product in deferred for row_id in ids),
+                sorted(row_id for key, rows in rows_by_key.items() if key.id_product in deferred
+                       for row_id in rows.ids()),
                 batch_id=batch.batch_id)[0]
             keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
-            rows_by_key = {key: ids for key, ids in rows_by_key.items() if key.id_product not in deferred}
+            rows_by_key = {key: rows for key, rows in rows_by_key.items() if key.id_product not in deferred}
         summary.keys = len(keys)
         express_left = express_budget(self.config) if self.express is not None else 0
         pacer = self.express.pacer() if self.express is not None else None
@@ -474,7 +475,7 @@ class Exporter:
         summary.rows_released = counts.released
 
     def _plan_express(self, run: MarketplaceRun, progress: BatchProgress, keys: dict[LogKey, bool],
-                      rows_by_key: dict[LogKey, list[int]], budget: int, *,
+                      rows_by_key: dict[LogKey, RowIds], budget: int, *,
                       incremental: bool) -> tuple[set[tuple[int, int]], list[PlannedMessage]]:
         """Plan this marketplace's share of the express lane: the offers changed most recently, up to
         ``budget`` calls; what the calls cannot hold goes to the feed. Returns the offers it took over
@@ -589,7 +590,7 @@ class Exporter:
         return all(progress.queue_room.get(m.marketplace_id, 0) <= 0 for m in marketplaces)
 
     def _claim(self, batch_id: int, summary: ExportSummary, *,
-               newest_only: bool = False) -> tuple[dict[LogKey, bool], dict[LogKey, list[int]]]:
+               newest_only: bool = False) -> tuple[dict[LogKey, bool], dict[LogKey, RowIds]]:
         """Claim rows and coalesce them: key -> True when every change on it was a stock change,
         and key -> the ids of its rows. ``newest_only``: one chunk of the newest rows, all the express
         lane can use (it takes the freshest changes), so a backlog waiting for the feed lane stays put."""
@@ -611,11 +612,11 @@ class Exporter:
                 after = chunk.last_id
                 self.progress(summary)
         keys: dict[LogKey, bool] = {}
-        rows_by_key: dict[LogKey, list[int]] = {}
+        rows_by_key: dict[LogKey, RowIds] = {}
         if summary.rows_claimed:
             for claimed in self.log.claimed_keys(batch_id, between=(lowest, highest)):
                 keys[claimed.key] = claimed.only_stock
-                rows_by_key[claimed.key] = claimed.ids
+                rows_by_key[claimed.key] = claimed.rows
             # The claimed ids stay alive until the run ends and hold no reference cycles: frozen, the cyclic
             # collector stops scanning them again at each collection (8.7 s of a 1M-row run's 48.9 s).
             gc.freeze()
@@ -639,7 +640,7 @@ class Exporter:
                    request: ExportRequest, summary: ExportSummary, *,
                    skip: Callable[[list[tuple[int, int]]], bool] = lambda chunk: False,
                    taken: set[tuple[int, int]] | None = None,
-                   rows_by_key: dict[LogKey, list[int]] | None = None) -> Iterator[FeedDocument]:
+                   rows_by_key: dict[LogKey, RowIds] | None = None) -> Iterator[FeedDocument]:
         """The marketplace's feed documents, each yielded as soon as it is full; a chunk of offers for
         which ``skip`` says so is not read (it is left for a later run); offers ``taken`` by the express
         lane are left out; with ``rows_by_key``, offers go oldest change first."""
@@ -664,7 +665,7 @@ class Exporter:
         return split_all(run.splitter, planned())
 
     def _offer_chunks(self, run: MarketplaceRun, keys: dict[LogKey, bool], full: bool, in_flight: set[int],
-                      rows_by_key: dict[LogKey, list[int]] | None = None,
+                      rows_by_key: dict[LogKey, RowIds] | None = None,
                       ) -> Iterator[tuple[list[tuple[int, int]], bool]]:
         """Chunks of offers to plan, each with True when its offers are no offers of the shop any more
         but have SKUs that may be on Amazon (deleted, left the shop, or a product that got combinations)."""

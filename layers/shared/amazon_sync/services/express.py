@@ -61,7 +61,7 @@ from amazon_sync.adapters.spapi import (
 )
 from amazon_sync.config import MarketplaceConfig, SyncConfig
 from amazon_sync.domain.feeds import FeedMessageRef, PlannedMessage, message_bodies
-from amazon_sync.domain.model import LogKey
+from amazon_sync.domain.model import LogKey, RowIds
 from amazon_sync.errors import AmazonError
 from amazon_sync.services.steps import StepObserver
 
@@ -80,23 +80,23 @@ def express_budget(config: SyncConfig) -> int:
     return math.floor(PATCH_RATE_PER_SECOND * config.express_seconds)
 
 
-def _change_ids(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+def _change_ids(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, RowIds],
                 shop: int) -> dict[tuple[int, int], tuple[int, int]]:
     """Per offer, the ids of the oldest and the newest log row naming it (ids grow with time); a row on
     the product (combination 0) names every offer of the product."""
     by_offer: dict[tuple[int, int], tuple[int, int]] = {}
     by_product: dict[int, tuple[int, int]] = {}
-    for (product, attribute, key_shop), ids in rows_by_key.items():
-        if not ids or key_shop not in (0, shop):
+    for (product, attribute, key_shop), rows in rows_by_key.items():
+        if not rows.size or key_shop not in (0, shop):
             continue
         if attribute:
             known = by_offer.get((product, attribute))
-            by_offer[(product, attribute)] = ((min(ids), max(ids)) if known is None
-                                              else (min(known[0], *ids), max(known[1], *ids)))
+            by_offer[(product, attribute)] = ((rows.oldest, rows.newest) if known is None
+                                              else (min(known[0], rows.oldest), max(known[1], rows.newest)))
         else:
             whole = by_product.get(product)
-            by_product[product] = ((min(ids), max(ids)) if whole is None
-                                   else (min(whole[0], *ids), max(whole[1], *ids)))
+            by_product[product] = ((rows.oldest, rows.newest) if whole is None
+                                   else (min(whole[0], rows.oldest), max(whole[1], rows.newest)))
     spans: dict[tuple[int, int], tuple[int, int]] = {}
     for offer in offers:
         own, whole = by_offer.get(offer), by_product.get(offer[0])
@@ -110,7 +110,7 @@ def _change_ids(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, lis
     return spans
 
 
-def oldest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+def oldest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, RowIds],
                  shop: int) -> list[tuple[int, int]]:
     """Offers ordered by the oldest change naming them: the order feeds carry a backlog in, so a change
     that missed the express lane waits only for the changes made before it."""
@@ -119,7 +119,7 @@ def oldest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, li
     return sorted(offers, key=lambda offer: (spans.get(offer, (2**63, 0))[0], offer))
 
 
-def newest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, list[int]],
+def newest_first(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, RowIds],
                  shop: int) -> list[tuple[int, int]]:
     """Offers ordered by the newest change naming them, newest first: the order the express lane takes
     them in. A fresh change is what the lane is for; a backlog behind it is the feeds' work, and an offer

@@ -12,7 +12,7 @@ from amazon_sync.adapters.mysql.eventlog import EventLog, SettleCounts
 from amazon_sync.adapters.s3 import DocumentMissing, DocumentStore, get_json_gz
 from amazon_sync.collector import collector_paused
 from amazon_sync.domain.feeds import FeedMessageRef
-from amazon_sync.domain.model import LogKey
+from amazon_sync.domain.model import LogKey, RowIds
 from amazon_sync.domain.settlement import BatchPicture, MessageVerdict, RowDecision, SentMessage
 
 
@@ -88,18 +88,21 @@ def _batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentS
 
 
 def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_attempts: int,
-                backoff_seconds: float, rows_by_key: dict[LogKey, list[int]] | None = None) -> SettleCounts:
+                backoff_seconds: float, rows_by_key: dict[LogKey, RowIds] | None = None) -> SettleCounts:
     """Apply the picture to the batch's rows: read from the log grouped per key, or ``rows_by_key`` when
     the caller (the export that just claimed them) already holds their ids."""
     counts = SettleCounts()
     if rows_by_key is None:
-        rows_by_key = {claimed.key: claimed.ids for claimed in log.claimed_keys(batch_id)}
+        rows_by_key = {claimed.key: claimed.rows for claimed in log.claimed_keys(batch_id)}
     ids: dict[RowDecision, list[int]] = defaultdict(list)
-    for key, row_ids in rows_by_key.items():
-        ids[picture.decide(key)].extend(row_ids)
-    for decision, decided in ids.items():
-        if decision != "keep":  # kept rows are only counted: an export's million rows are all kept
-            decided.sort()  # each statement then touches neighbouring rows
+    for key, rows in rows_by_key.items():
+        decision = picture.decide(key)
+        if decision == "keep":  # kept rows are only counted: an export's million rows are all kept
+            counts.kept += rows.size
+        else:
+            ids[decision].extend(rows.ids())
+    for decided in ids.values():
+        decided.sort()  # each statement then touches neighbouring rows
     counts.deleted = log.delete(ids["delete"], batch_id)
     counts.released += log.release(ids["requeue"], batch_id=batch_id)[0]
     released, failed = log.release(ids["retry"], batch_id=batch_id, count_attempt=True,
@@ -107,5 +110,4 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
                                    error="feed failed on Amazon's side")
     counts.released += released
     counts.failed = failed
-    counts.kept = len(ids["keep"])
     return counts

@@ -20,7 +20,7 @@ from amazon_sync.adapters.mysql.connection import consecutive_runs, id_set_condi
 from amazon_sync.adapters.mysql.schema import CLAIMED, FAILED, NO_BATCH, PENDING, Tables
 from amazon_sync.collector import collector_paused
 from amazon_sync.domain.feeds import FeedMessageRef
-from amazon_sync.domain.model import AcceptedOffer, LogKey
+from amazon_sync.domain.model import AcceptedOffer, LogKey, RowIds
 
 # The longest id list one grouped row brings (bytes): some 300,000 ids of 6 digits, or 190,000 of 10;
 # well under the 16 MB max_allowed_packet of a default MariaDB (RDS's MySQL has 64 MB).
@@ -71,7 +71,7 @@ class ClaimedKey(NamedTuple):
 
     key: LogKey
     only_stock: bool
-    ids: list[int]
+    rows: RowIds
 
 
 @dataclass
@@ -205,23 +205,27 @@ class EventLog:
             self._allow_long_concat(cur)
             # The key's five numbers come as one string: pymysql parses each value of each row in Python
             # (200,000 keys of a million rows: 5.7-6.1 s as six columns, 4.2-4.7 s as two; one machine).
+            # The ids stay the server's text (RowIds), with the length it has when whole: a string cut at the
+            # limit, or at a group_concat_max_len lowered under us (a reconnected session has the server's
+            # default), may end inside an id, and such a key is read again on its own.
             cur.execute(
                 "SELECT CONCAT_WS(',', id_product, id_product_attribute, id_shop, MIN(change_kind = 'stock'), "
-                f"COUNT(*)), GROUP_CONCAT(id_amazon_sync_log) FROM {self.t.log} WHERE batch_id = %s AND state = %s "
+                "COUNT(*), MIN(id_amazon_sync_log), MAX(id_amazon_sync_log), "
+                "SUM(LENGTH(id_amazon_sync_log)) + COUNT(*) - 1), GROUP_CONCAT(id_amazon_sync_log) "
+                f"FROM {self.t.log} WHERE batch_id = %s AND state = %s "
                 f"{span}GROUP BY id_product, id_product_attribute, id_shop", (batch_id, CLAIMED, *span_args))
-            for head, concatenated in cur:
-                product, attribute, shop, only_stock, count = _id_list(head)
-                # a string cut at the limit may end inside an id: such a key is read again whole
-                ids = _id_list(concatenated) if len(concatenated) < GROUP_CONCAT_LIMIT else []
-                claimed = ClaimedKey(LogKey(product, attribute, shop), bool(only_stock), ids)
-                (found if len(ids) == count else cut).append(claimed)
+            for head, listed in cur:
+                product, attribute, shop, only_stock, count, oldest, newest, length = _id_list(head)
+                claimed = ClaimedKey(LogKey(product, attribute, shop), bool(only_stock),
+                                     RowIds(count, oldest, newest, listed))
+                (found if len(listed) == length else cut).append(claimed)
         for claimed in cut:
             key = claimed.key
             with self.conn.cursor() as cur:
                 cur.execute(f"SELECT id_amazon_sync_log FROM {self.t.log} WHERE batch_id = %s AND state = %s "
                             f"{span}AND id_product = %s AND id_product_attribute = %s AND id_shop = %s",
                             (batch_id, CLAIMED, *span_args, key.id_product, key.id_product_attribute, key.id_shop))
-                found.append(claimed._replace(ids=[int(row[0]) for row in cur.fetchall()]))
+                found.append(claimed._replace(rows=RowIds.of([int(row[0]) for row in cur.fetchall()])))
         return found
 
     def claimed_products(self, exclude_batch: int | None = None) -> set[int]:
@@ -309,7 +313,7 @@ class EventLog:
 
     def release_batch(self, batch_id: int) -> int:
         """Hand back every row of a batch that never reached Amazon (no attempt is counted)."""
-        ids = sorted(row_id for claimed in self.claimed_keys(batch_id) for row_id in claimed.ids)
+        ids = sorted(row_id for claimed in self.claimed_keys(batch_id) for row_id in claimed.rows.ids())
         return self.release(ids, batch_id=batch_id)[0]
 
     def retry_failed(self) -> int:
