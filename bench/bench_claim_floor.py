@@ -36,12 +36,13 @@ def _fresh_log(conn: pymysql.connections.Connection[pymysql.cursors.Cursor], off
 def _claim(log: EventLog) -> tuple[float, int]:
     started = time.perf_counter()
     after = claimed = 0
+    full = False
     while True:
-        chunk = log.claim(batch_id=1, limit=CHUNK, after_id=after)
+        chunk = log.claim(batch_id=1, limit=CHUNK, after_id=after, after_full_chunk=full)
         if not chunk.rows:
             return time.perf_counter() - started, claimed
         claimed += chunk.rows
-        after = chunk.last_id
+        after, full = chunk.last_id, chunk.filled(CHUNK)
 
 
 def _locking_reads_only(conn: pymysql.connections.Connection[pymysql.cursors.Cursor]) -> tuple[float, int]:

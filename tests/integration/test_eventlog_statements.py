@@ -190,6 +190,48 @@ def test_a_claim_marks_exactly_the_rows_it_locked_and_not_those_between(shop_db,
     assert shop_db.scalar(f"SELECT COUNT(*) FROM {t} WHERE state = {FAILED}") == len(others[2])
 
 
+def test_claims_that_follow_a_full_chunk_without_looking_ahead_take_exactly_the_claimable_rows(shop_db):
+    """After a chunk that filled its span, the next claim starts right after it without first looking
+    for a claimable row: rows another batch holds, rows not due, failed rows and a row the shop has not
+    committed, all right after full chunks, are passed over (the last without waiting) and keep their state."""
+    log = EventLog(shop_db.conn, shop_db.tables)
+    t = shop_db.tables.log
+    shop_db.sql(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES "
+                + ", ".join(["(%s, 1, 'stock')"] * 40), list(range(1, 41)))
+    shop_db.sql(f"UPDATE {t} SET state = {CLAIMED}, batch_id = 7 WHERE id_amazon_sync_log BETWEEN 6 AND 12")
+    shop_db.sql(f"UPDATE {t} SET not_before = NOW(6) + INTERVAL 1 HOUR WHERE id_amazon_sync_log = 18")
+    shop_db.sql(f"UPDATE {t} SET state = {FAILED} WHERE id_amazon_sync_log IN (23, 24)")
+    shop = shop_db.new_connection()
+    shop.begin()
+    with shop.cursor() as cur:
+        cur.execute(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES (41, 2, 'stock')")
+    shop_db.sql(f"INSERT INTO {t} (id_amazon_sync_log, id_product, change_kind) VALUES (42, 3, 'stock')")
+    shop_db.sql("SET SESSION innodb_lock_wait_timeout = 1")  # a wait would fail the claim, not hang the test
+    chunks, probed = [], []
+    try:
+        after, full = 0, False
+        started = time.perf_counter()
+        while True:
+            probed.append(not full)
+            chunk = log.claim(batch_id=3, limit=5, after_id=after, after_full_chunk=full)
+            if not chunk.rows:
+                break
+            chunks.append(chunk)
+            after, full = chunk.last_id, chunk.filled(5)
+        waited = time.perf_counter() - started
+    finally:
+        shop.commit()
+        shop.close()
+    assert waited < 0.9
+    assert False in probed  # some claims did start without looking ahead
+    claimable = [n for n in range(1, 41) if not 6 <= n <= 12 and n not in (18, 23, 24)] + [42]
+    assert _log_ids(shop_db, f"WHERE batch_id = 3 AND state = {CLAIMED}") == claimable
+    assert sum(chunk.rows for chunk in chunks) == len(claimable)
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {t} WHERE batch_id = 7 AND state = {CLAIMED}") == 7
+    assert shop_db.scalar(f"SELECT COUNT(*) FROM {t} WHERE state = {FAILED}") == 2
+    assert _log_ids(shop_db, f"WHERE state = {PENDING} AND batch_id = 0") == [18, 41]
+
+
 def test_the_newest_claim_marks_a_run_of_ids_from_the_top(shop_db):
     log = EventLog(shop_db.conn, shop_db.tables)
     t = shop_db.tables.log

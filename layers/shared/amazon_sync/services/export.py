@@ -601,15 +601,15 @@ class Exporter:
             summary.rows_claimed += chunk.rows
             lowest, highest = chunk.lowest, chunk.highest
         else:
-            after = 0
+            after, full = 0, False
             while summary.rows_claimed < self.config.max_rows_per_run and self.remaining_seconds() > 60:
-                chunk = self.log.claim(batch_id, min(self.claim_chunk,
-                                                     self.config.max_rows_per_run - summary.rows_claimed), after)
+                limit = min(self.claim_chunk, self.config.max_rows_per_run - summary.rows_claimed)
+                chunk = self.log.claim(batch_id, limit, after, after_full_chunk=full)
                 if not chunk.rows:
                     break
                 lowest, highest = (lowest or chunk.lowest), chunk.highest
                 summary.rows_claimed += chunk.rows
-                after = chunk.last_id
+                after, full = chunk.last_id, chunk.filled(limit)
                 self.progress(summary)
         keys: dict[LogKey, bool] = {}
         rows_by_key: dict[LogKey, RowIds] = {}

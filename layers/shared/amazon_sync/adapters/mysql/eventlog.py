@@ -65,6 +65,11 @@ class ClaimedChunk(NamedTuple):
     lowest: int  # the smallest and largest ids claimed (0: none): the batch's rows lie between its chunks' bounds
     highest: int
 
+    def filled(self, limit: int) -> bool:
+        """As many rows as asked, and every id of its span: the next claim can start right after it
+        (``claim``'s ``after_full_chunk``)."""
+        return self.rows == limit == self.highest - self.lowest + 1
+
 
 class ClaimedKey(NamedTuple):
     """A batch's rows of one log key: whether each was a stock change, and their ids."""
@@ -119,23 +124,24 @@ class EventLog:
 
     # -- claiming ---------------------------------------------------------------------------------
 
-    def claim(self, batch_id: int, limit: int, after_id: int = 0) -> ClaimedChunk:
+    def claim(self, batch_id: int, limit: int, after_id: int = 0, *, after_full_chunk: bool = False) -> ClaimedChunk:
         """Claim up to ``limit`` pending rows with an id above ``after_id``, oldest first.
 
         Rows locked by another transaction (a row PrestaShop inserted and has not committed yet) are
         skipped, not waited for; such a row, committing late with a smaller id, stays pending and is
         found by the next run, which starts from id 0 again. ``claimed_keys`` reads what the batch
-        claimed."""
-        return self._claim(batch_id, limit, after_id, newest=False)
+        claimed. ``after_full_chunk``: ``after_id`` ends a chunk that claimed every id of its span, so
+        the next rows are most likely claimable too and are not looked for first."""
+        return self._claim(batch_id, limit, after_id, newest=False, probe=not after_full_chunk)
 
     def claim_newest(self, batch_id: int, limit: int) -> ClaimedChunk:
         """Claim up to ``limit`` pending rows, newest first: for a run in which only the express lane can
         send (it takes the freshest changes), so that a backlog waiting for the feed lane is not claimed
         and handed back every run. Older rows of the same offers stay pending; sent again later, they are
         found unchanged."""
-        return self._claim(batch_id, limit, 0, newest=True)
+        return self._claim(batch_id, limit, 0, newest=True, probe=True)
 
-    def _claim(self, batch_id: int, limit: int, after_id: int, *, newest: bool) -> ClaimedChunk:
+    def _claim(self, batch_id: int, limit: int, after_id: int, *, newest: bool, probe: bool) -> ClaimedChunk:
         # Only the ids are read here, under the locks: the rows' keys are read once for the whole batch,
         # grouped per key, by claimed_keys (1M rows: 36 s of claims became 30 s, plus 6 s for that read
         # and no Python coalescing). Marking the rows with one ranged UPDATE instead (no locking read)
@@ -144,16 +150,22 @@ class EventLog:
         # The first claimable id, by a plain read in primary-key order before the transaction: it takes no
         # lock, so a prefix of rows other batches hold (a backlog in flight) is passed over outside the
         # claim's transaction. The log has no secondary index (schema version 6): marking 1M rows cost
-        # 6.7-7.1 s with the (batch_id, state) index, 1.8-1.9 s without it.
-        with self.conn.cursor() as cur:
-            cur.execute(f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) WHERE "
-                        "id_amazon_sync_log > %s AND state = %s AND batch_id = %s "
-                        "AND (not_before IS NULL OR not_before <= NOW(6)) "
-                        f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT 1",
-                        (after_id, PENDING, NO_BATCH))
-            found = cur.fetchone()
-        if not found:
-            return ClaimedChunk(0, 0, 0, 0)
+        # 6.7-7.1 s with the (batch_id, state) index, 1.8-1.9 s without it. Right after a chunk that
+        # claimed its whole span, the next row is claimable in all likelihood and the read is one round
+        # trip too many (a thousand per million rows); if it is not, the locking read passes over the rows
+        # before the first claimable one without keeping a lock on them (READ COMMITTED).
+        start = after_id + 1
+        if probe:
+            with self.conn.cursor() as cur:
+                cur.execute(f"SELECT id_amazon_sync_log FROM {log} FORCE INDEX (PRIMARY) WHERE "
+                            "id_amazon_sync_log > %s AND state = %s AND batch_id = %s "
+                            "AND (not_before IS NULL OR not_before <= NOW(6)) "
+                            f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT 1",
+                            (after_id, PENDING, NO_BATCH))
+                found = cur.fetchone()
+            if not found:
+                return ClaimedChunk(0, 0, 0, 0)
+            start = found[0]
         started = time.perf_counter()
         with transaction(self.conn) as cur:
             self._allow_long_concat(cur)
@@ -170,7 +182,7 @@ class EventLog:
                 f"WHERE id_amazon_sync_log {'<=' if newest else '>='} %s AND state = %s AND batch_id = %s "
                 "AND (not_before IS NULL OR not_before <= NOW(6)) "
                 f"ORDER BY id_amazon_sync_log {'DESC' if newest else ''} LIMIT %s FOR UPDATE SKIP LOCKED"
-                ") AS locked", (found[0], PENDING, NO_BATCH, limit))
+                ") AS locked", (start, PENDING, NO_BATCH, limit))
             counted, first, final, concatenated = cur.fetchone() or (0, None, None, None)
             if counted:
                 count, lowest, highest = int(counted), int(first), int(final)
