@@ -40,11 +40,22 @@ class BatchPicture:
     by_offer: dict[tuple[int, int], list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
     by_product: dict[int, list[SentMessage]] = field(default_factory=lambda: defaultdict(list))
     every: list[SentMessage] = field(default_factory=list)
+    # Feeds whose messages share one verdict (every feed of the export that has just submitted them is
+    # pending): their offers per (verdict, shop), and the products among them, as sets. A million-row
+    # export's 200,000 offers took 0.4 s as one message each; the sets are filled in C.
+    shared: dict[tuple[MessageVerdict, int], set[tuple[int, int]]] = field(default_factory=dict)
+    shared_products: dict[tuple[MessageVerdict, int], set[int]] = field(default_factory=dict)
 
     def add(self, message: SentMessage) -> None:
         self.by_offer[(message.id_product, message.id_product_attribute)].append(message)
         self.by_product[message.id_product].append(message)
         self.every.append(message)
+
+    def add_offers(self, shop: int, offers: Iterable[tuple[int, int]], verdict: MessageVerdict) -> None:
+        """The messages of a feed that all share ``verdict``: only their offers count."""
+        offers = set(offers)
+        self.shared.setdefault((verdict, shop), set()).update(offers)
+        self.shared_products.setdefault((verdict, shop), set()).update(product for product, _ in offers)
 
     def covering(self, key: LogKey) -> Iterable[SentMessage]:
         if key.id_product == 0:
@@ -55,8 +66,25 @@ class BatchPicture:
             candidates = self.by_offer.get((key.id_product, key.id_product_attribute), [])
         return [m for m in candidates if key.id_shop in (0, m.shop)]
 
+    def verdicts(self, key: LogKey) -> set[MessageVerdict]:
+        """The verdicts on the messages built from a row of ``key``."""
+        found = {m.verdict for m in self.covering(key)}
+        product, attribute, shop = key
+        for (verdict, of_shop), offers in self.shared.items():
+            if verdict in found or shop not in (0, of_shop):
+                continue
+            if product == 0:
+                reached = bool(offers)
+            elif attribute == 0:
+                reached = product in self.shared_products[(verdict, of_shop)]
+            else:
+                reached = (product, attribute) in offers
+            if reached:
+                found.add(verdict)
+        return found
+
     def decide(self, key: LogKey) -> RowDecision:
-        verdicts = {m.verdict for m in self.covering(key)}
+        verdicts = self.verdicts(key)
         if "pending" in verdicts or self.hold_every_row:
             return "keep"
         if "retry" in verdicts:

@@ -82,8 +82,7 @@ def _batch_picture(batch: BatchRecord, feeds: list[FeedRecord], store: DocumentS
                 continue
             offers = map(FeedMessageRef.offer_of_row, rows)
         # one verdict for every message of the feed: only its offers are needed
-        for product, attribute in offers:
-            picture.add(SentMessage(shop, product, attribute, verdicts))
+        picture.add_offers(shop, offers, verdicts)
     return picture
 
 
