@@ -85,13 +85,13 @@ def _change_ids(offers: Iterable[tuple[int, int]], rows_by_key: dict[LogKey, Row
     """Per offer a row names, the id of the oldest (or the newest) such row (ids grow with time); a row
     on the product (combination 0) names every offer of the product. With no row on a whole product,
     offers other than ``offers`` may be named too."""
-    pick, end = (max, 2) if newest else (min, 1)  # RowIds' newest or oldest
+    pick = max if newest else min
     own: dict[tuple[int, int], int] = {}
     whole: dict[int, int] = {}
     for (product, attribute, key_shop), rows in rows_by_key.items():
         if not rows.size or key_shop not in (0, shop):
             continue
-        row_id = rows[end]
+        row_id = rows.newest if newest else rows.oldest
         if attribute:
             known = own.get((product, attribute))
             own[(product, attribute)] = row_id if known is None else pick(known, row_id)
