@@ -77,8 +77,10 @@ class FeedMessageRef(NamedTuple):
         return int(row[2]), int(row[3])
 
 
-# (product, combination) of a reference, in C: a document's 25,000 references each time one is submitted
+# (product, combination) and SKU of a reference, in C: a document's 25,000 references each time one is
+# submitted
 offer_of_ref = cast("Callable[[FeedMessageRef], tuple[int, int]]", itemgetter(2, 3))
+sku_of_ref = cast("Callable[[FeedMessageRef], str]", itemgetter(1))
 
 
 @dataclass

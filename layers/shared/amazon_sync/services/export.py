@@ -38,6 +38,7 @@ from amazon_sync.domain.feeds import (
     PriceNotPositive,
     offer_of_ref,
     plan_message,
+    sku_of_ref,
     split_all,
 )
 from amazon_sync.domain.model import LogKey, Offer, OfferProblem, RowIds, ShopContext
@@ -805,20 +806,21 @@ class Exporter:
         # the previous submission's outcome (a refusal ends the marketplace's budget) decides this one
         self._submissions.wait()
         self._save_open_ended_sales(run)
-        offers = [(r.id_product, r.id_product_attribute) for r in document.messages]
         if not progress.can_submit(run):
-            progress.hold_back(run, offers)
+            progress.hold_back(run, map(offer_of_ref, document.messages))
             return
         progress.budget -= 1
         progress.took_queue_place(run)
         # The SKUs to note as possibly on Amazon are chosen here, in the run's thread, which also notes
         # the SKUs the offer-state table already names (_plan): the two never update the map at once.
-        fresh = list({m.sku: m for m in document.messages
-                      if run.noted.get(m.sku) != (m.id_product, m.id_product_attribute)}.values())
-        run.noted.update((m.sku, (m.id_product, m.id_product_attribute)) for m in fresh)
+        # A SKU's messages in a document are all for one offer: the SKU is noted once.
+        noted, messages = run.noted, document.messages
+        fresh = [ref for sku, ref in dict(zip(map(sku_of_ref, messages), messages, strict=True)).items()
+                 if noted.get(sku) != offer_of_ref(ref)]
+        noted.update(zip(map(sku_of_ref, fresh), map(offer_of_ref, fresh), strict=True))
         self._submissions.start(
             lambda side: self._submit(run, progress.batch, document, progress.summary, fresh, side),
-            lambda: progress.leave_for_later(run, offers))
+            lambda: progress.leave_for_later(run, map(offer_of_ref, document.messages)))
 
     def _submit(self, run: MarketplaceRun, batch: BatchRecord, document: FeedDocument, summary: ExportSummary,
                 fresh: list[FeedMessageRef], side: SubmitSide | None) -> bool:
