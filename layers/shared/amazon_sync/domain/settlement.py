@@ -68,7 +68,7 @@ class BatchPicture:
 
     def verdicts(self, key: LogKey) -> set[MessageVerdict]:
         """The verdicts on the messages built from a row of ``key``."""
-        found = {m.verdict for m in self.covering(key)}
+        found = {m.verdict for m in self.covering(key)} if self.every else set()
         product, attribute, shop = key
         for (verdict, of_shop), offers in self.shared.items():
             if verdict in found or shop not in (0, of_shop):
