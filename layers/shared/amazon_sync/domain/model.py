@@ -6,6 +6,7 @@ Plain data with no I/O, shared by the MySQL reader that fills it and the message
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -44,10 +45,14 @@ class RowIds(NamedTuple):
         return cls(len(ids), min(ids, default=0), max(ids, default=0), ",".join(map(str, ids)))
 
     def ids(self) -> list[int]:
-        if not self.size:
-            return []
-        listed = self.listed
-        return list(map(int, listed.split(b",") if isinstance(listed, bytes) else listed.split(",")))
+        return RowIds.joined([self])
+
+    @staticmethod
+    def joined(many: Iterable[RowIds]) -> list[int]:
+        """The ids of many keys at once: one join, one split and one map, in C, instead of one each per key
+        (an acknowledgment deletes the rows of 200,000 keys)."""
+        texts = [rows.listed if isinstance(rows.listed, str) else rows.listed.decode() for rows in many if rows.size]
+        return list(map(int, ",".join(texts).split(","))) if texts else []
 
 
 @dataclass(frozen=True)

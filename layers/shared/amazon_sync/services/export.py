@@ -414,8 +414,7 @@ class Exporter:
         deferred = {key.id_product for key in keys if key.id_product in in_flight}
         if deferred:
             summary.skipped_in_flight_rows = self.log.release(
-                sorted(row_id for key, rows in rows_by_key.items() if key.id_product in deferred
-                       for row_id in rows.ids()),
+                sorted(RowIds.joined(rows for key, rows in rows_by_key.items() if key.id_product in deferred)),
                 batch_id=batch.batch_id)[0]
             keys = {key: stock for key, stock in keys.items() if key.id_product not in deferred}
             rows_by_key = {key: rows for key, rows in rows_by_key.items() if key.id_product not in deferred}

@@ -93,18 +93,20 @@ def settle_rows(log: EventLog, batch_id: int, picture: BatchPicture, *, max_atte
     counts = SettleCounts()
     if rows_by_key is None:
         rows_by_key = {claimed.key: claimed.rows for claimed in log.claimed_keys(batch_id)}
-    ids: dict[RowDecision, list[int]] = defaultdict(list)
+    decided: dict[RowDecision, list[RowIds]] = defaultdict(list)
     for key, rows in rows_by_key.items():
         decision = picture.decide(key)
         if decision == "keep":  # kept rows are only counted: an export's million rows are all kept
             counts.kept += rows.size
         else:
-            ids[decision].extend(rows.ids())
-    for decided in ids.values():
-        decided.sort()  # each statement then touches neighbouring rows
-    counts.deleted = log.delete(ids["delete"], batch_id)
-    counts.released += log.release(ids["requeue"], batch_id=batch_id)[0]
-    released, failed = log.release(ids["retry"], batch_id=batch_id, count_attempt=True,
+            decided[decision].append(rows)
+
+    def rows_to(decision: RowDecision) -> list[int]:
+        return sorted(RowIds.joined(decided[decision]))  # sorted: each statement touches neighbouring rows
+
+    counts.deleted = log.delete(rows_to("delete"), batch_id)
+    counts.released += log.release(rows_to("requeue"), batch_id=batch_id)[0]
+    released, failed = log.release(rows_to("retry"), batch_id=batch_id, count_attempt=True,
                                    backoff_seconds=backoff_seconds, max_attempts=max_attempts,
                                    error="feed failed on Amazon's side")
     counts.released += released
