@@ -215,7 +215,7 @@ class EventLog:
         # a million ids in 200,000 lists: plain data, built without the cyclic collector (amazon_sync/collector.py)
         with collector_paused(), self.conn.cursor(pymysql.cursors.SSCursor) as cur:
             self._allow_long_concat(cur)
-            # The key's five numbers come as one string: pymysql parses each value of each row in Python
+            # The key's numbers come as one string: pymysql parses each value of each row in Python
             # (200,000 keys of a million rows: 5.7-6.1 s as six columns, 4.2-4.7 s as two; one machine).
             # The ids stay the server's text (RowIds), with the length it has when whole: a string cut at the
             # limit, or at a group_concat_max_len lowered under us (a reconnected session has the server's
