@@ -123,7 +123,7 @@ def test_claimed_rows_come_back_grouped_per_key_with_every_id(shop_db, monkeypat
     # counted and bounded by the server, in step with the ids themselves
     assert {c.key.id_product: c.rows[:3] for c in claimed} == {
         product: (len(ids), min(ids), max(ids)) for product, (_, ids) in expected.items()}
-    # a session limit lowered under us cuts the string short of our own limit: the count tells
+    # a session limit lowered under us cuts the string short of our own limit: the whole length tells
     shop_db.conn.cursor().execute("SET SESSION group_concat_max_len = 16")
     grouped = {c.key.id_product: (c.only_stock, sorted(c.rows.ids())) for c in log.claimed_keys(4)}
     assert grouped == expected
